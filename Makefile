@@ -1,0 +1,47 @@
+# collabgw: the two commands a developer needs are `make run` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CACHE      := $(CURDIR)/.cache
+TOOLS      := $(CACHE)/tools
+GOLANGCI_VERSION := v2.15.0
+GOLANGCI   := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
+export COLLABGW_CACHE_DIR := $(CACHE)
+
+.PHONY: help run test check fmt-check vet lint tidy-check gotest fuzz deps
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+run: ## start the whole local stack (Ctrl-C stops it)
+	go run ./cmd/collabgw local
+
+test: check gotest fuzz ## every check and every test (what CI runs)
+
+check: fmt-check vet lint tidy-check ## style checks only
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	go vet ./...
+
+$(GOLANGCI):
+	GOBIN=$(dir $(GOLANGCI)) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+lint: $(GOLANGCI)
+	$(GOLANGCI) run ./...
+
+tidy-check:
+	go mod tidy -diff
+
+deps: ## install what the tests need from Debian (libpurple for the Pidgin proof)
+	bash scripts/deps.sh
+
+gotest: deps
+	go test -race -timeout 30m ./...
+
+fuzz: ## run every fuzz target for FUZZTIME (default 5s) each
+	bash scripts/fuzz.sh

@@ -1,0 +1,122 @@
+// Package dynamotest gives a package's tests a real DynamoDB Local: started
+// once per test binary from TestMain (or reused from
+// COLLABGW_DYNAMODB_ENDPOINT), with a fresh table name for every test.
+package dynamotest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/collabgw/collabgw/internal/ddblocal"
+)
+
+// EndpointEnv names an already running DynamoDB Local to use instead of
+// starting one.
+const EndpointEnv = "COLLABGW_DYNAMODB_ENDPOINT"
+
+// CacheDirEnv overrides where DynamoDB Local is installed (default: the
+// module's .cache folder).
+const CacheDirEnv = "COLLABGW_CACHE_DIR"
+
+var endpoint string
+
+// Main starts DynamoDB Local, runs the tests, stops it and exits.
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if ep := os.Getenv(EndpointEnv); ep != "" {
+		endpoint = ep
+		return m.Run()
+	}
+	cacheDir, err := CacheDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dynamotest:", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	proc, err := ddblocal.Start(ctx, ddblocal.Config{CacheDir: cacheDir})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dynamotest:", err)
+		return 1
+	}
+	defer proc.Stop() //nolint:errcheck // the test result is what matters
+	endpoint = proc.Endpoint()
+	return m.Run()
+}
+
+// CacheDir is where downloaded tools are kept: $COLLABGW_CACHE_DIR, or .cache
+// at the module root.
+func CacheDir() (string, error) {
+	if dir := os.Getenv(CacheDirEnv); dir != "" {
+		return dir, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, ".cache"), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Endpoint is the URL of the DynamoDB Local the tests use.
+func Endpoint(t testing.TB) string {
+	t.Helper()
+	if endpoint == "" {
+		t.Fatal("dynamotest: no DynamoDB Local; call dynamotest.Main from TestMain")
+	}
+	return endpoint
+}
+
+// Client returns a DynamoDB client for DynamoDB Local.
+func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	t.Helper()
+	return NewClient(Endpoint(t), opts...)
+}
+
+// NewClient returns a DynamoDB client for the DynamoDB Local at endpoint.
+func NewClient(endpoint string, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}
+	opts = append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+	}}, opts...)
+	return dynamodb.NewFromConfig(cfg, opts...)
+}
+
+// TableName returns a table name no other test uses.
+func TableName(t testing.TB) string {
+	t.Helper()
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	name := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	return "t-" + name + "-" + hex.EncodeToString(b[:])
+}
