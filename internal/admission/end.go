@@ -1,0 +1,191 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// EndReason says why a session ended.
+type EndReason string
+
+// Reasons a session ends.
+const (
+	EndReleased     EndReason = "released"      // the device logged out or the edge let it go
+	EndIdle         EndReason = "idle"          // evicted at the maximum: out of coverage or no status within the idle timeout
+	EndLeaseExpired EndReason = "lease_expired" // its edge task stopped renewing (crashed)
+	EndInactivity   EndReason = "inactivity"    // silent longer than the inactivity timeout
+	EndReplaced     EndReason = "replaced"      // a newer login of the same device
+	EndRevoked      EndReason = "revoked"       // the device was revoked
+)
+
+// Ended is a session the store ended on its own initiative; the edge task
+// that owns it learns it at its next heartbeat (ErrSessionGone).
+type Ended struct {
+	Session SessionRef `json:"session"`
+	Owner   string     `json:"owner"`
+	Reason  EndReason  `json:"reason"`
+}
+
+// endRule says when a session may be ended: version 0 matches any version,
+// and extra, when set, must hold too.
+type endRule struct {
+	reason  EndReason
+	version int64
+	extra   *expression.ConditionBuilder
+}
+
+
+// Release ends a session and frees its slot. Releasing a session that is
+// already gone, or unknown, is not an error.
+func (s *Store) Release(ctx context.Context, ref SessionRef) error {
+	if err := ref.validate(); err != nil {
+		return err
+	}
+	_, err := s.endSession(ctx, ref, endRule{reason: EndReleased})
+	return err
+}
+
+// endSession deletes the session, decrements its pool's counter and clears
+// the device's pointer in one transaction. ended is false when the session
+// no longer exists or no longer matches the rule.
+func (s *Store) endSession(ctx context.Context, ref SessionRef, rule endRule) (ended bool, err error) {
+	withDevice := true
+	for attempt := 0; attempt < s.maxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return false, err
+			}
+		}
+		items, err := s.endItems(ref, rule, withDevice)
+		if err != nil {
+			return false, err
+		}
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		if err == nil {
+			s.log.InfoContext(ctx, "session ended", "session", ref.ID, "pool", ref.Pool, "device", ref.DeviceID, "reason", rule.reason)
+			return true, nil
+		}
+		codes := cancellationCodes(err)
+		switch {
+		case codes == nil:
+			if ctx.Err() != nil || attempt == s.maxAttempts-1 {
+				return false, unavailable("end session", err)
+			}
+		case conditionFailed(codes, 0):
+			return false, nil // already gone, replaced, or no longer matching the rule
+		case conditionFailed(codes, 1):
+			return false, fmt.Errorf("%w: pool %q has no counter", ErrUnknownPool, ref.Pool)
+		case conditionFailed(codes, 2):
+			// The device no longer points at this session (or was deleted):
+			// end the session without touching the device.
+			withDevice = false
+		}
+	}
+	return false, fmt.Errorf("%w: end session %s", ErrContention, ref)
+}
+
+func (s *Store) endItems(ref SessionRef, rule endRule, withDevice bool) ([]types.TransactWriteItem, error) {
+	cond := expression.Name("sid").Equal(expression.Value(ref.ID))
+	if rule.version != 0 {
+		cond = cond.And(expression.Name("ver").Equal(expression.Value(rule.version)))
+	}
+	if rule.extra != nil {
+		cond = cond.And(*rule.extra)
+	}
+	del, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		return nil, fmt.Errorf("admission: build end condition: %w", err)
+	}
+	items := []types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName:                 aws.String(s.table),
+			Key:                       sessionKey(ref.Pool, ref.DeviceID).av(),
+			ConditionExpression:       del.Condition(),
+			ExpressionAttributeNames:  del.Names(),
+			ExpressionAttributeValues: del.Values(),
+		}},
+		counterUpdate(s.table, ref.Pool, -1, nil),
+	}
+	if withDevice {
+		upd := expression.Remove(expression.Name("sessionPool")).
+			Remove(expression.Name("sessionId")).
+			Remove(expression.Name("sessionReq"))
+		dcond := expression.Name("sessionId").Equal(expression.Value(ref.ID))
+		dev, err := expression.NewBuilder().WithUpdate(upd).WithCondition(dcond).Build()
+		if err != nil {
+			return nil, fmt.Errorf("admission: build device update: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName:                 aws.String(s.table),
+			Key:                       deviceKey(ref.DeviceID).av(),
+			UpdateExpression:          dev.Update(),
+			ConditionExpression:       dev.Condition(),
+			ExpressionAttributeNames:  dev.Names(),
+			ExpressionAttributeValues: dev.Values(),
+		}})
+	}
+	return items, nil
+}
+
+// counterUpdate moves a pool's counter by delta and bumps its version (the
+// sweep's recount is conditional on it). below, when set, is the count the
+// counter must be under before the change.
+func counterUpdate(table, pool string, delta int, below *int) types.TransactWriteItem {
+	upd := expression.Add(expression.Name("ver"), expression.Value(1))
+	if delta != 0 {
+		upd = upd.Add(expression.Name("live"), expression.Value(delta))
+	}
+	cond := expression.AttributeExists(expression.Name(attrPK))
+	if below != nil {
+		cond = cond.And(expression.Name("live").LessThan(expression.Value(*below)))
+	}
+	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
+	if err != nil {
+		// The builder only fails on empty expressions, which cannot happen here.
+		panic(fmt.Sprintf("admission: counter expression: %v", err))
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:                 aws.String(table),
+		Key:                       counterKey(pool).av(),
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	}}
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
+}
+
+// updateExisting applies update to an item when cond holds; a failed
+// condition returns notFound.
+func (s *Store) updateExisting(ctx context.Context, op string, k key, update expression.UpdateBuilder, cond expression.ConditionBuilder, notFound error) error {
+	expr, err := expression.NewBuilder().WithUpdate(update).WithCondition(cond).Build()
+	if err != nil {
+		return fmt.Errorf("admission: %s: build: %w", op, err)
+	}
+	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       k.av(),
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	switch {
+	case err == nil:
+		return nil
+	case isConditionFailed(err):
+		return notFound
+	default:
+		return unavailable(op, err)
+	}
+}
