@@ -70,7 +70,7 @@ func (s *Store) GetPool(ctx context.Context, name string) (PoolConfig, error) {
 // ListPools returns every pool's configuration.
 func (s *Store) ListPools(ctx context.Context) ([]PoolConfig, error) {
 	keyCond := expression.Key(attrPK).Equal(expression.Value(configPK))
-	items, err := queryAll[configItem](ctx, s, "list pools", keyCond, "", 0)
+	items, err := queryAll[configItem](ctx, s, "list pools", keyCond)
 	if err != nil {
 		return nil, err
 	}
@@ -212,16 +212,26 @@ func (s *Store) Counter(ctx context.Context, pool string) (int, error) {
 func (s *Store) poolSessions(ctx context.Context, pool string) ([]sessionItem, error) {
 	keyCond := expression.Key(attrPK).Equal(expression.Value(poolPrefix + pool)).
 		And(expression.Key(attrSK).BeginsWith(sessionPrefix))
-	return queryAll[sessionItem](ctx, s, "query sessions", keyCond, "", 0)
+	return queryAll[sessionItem](ctx, s, "query sessions", keyCond)
 }
 
-// queryAll runs a strongly consistent query over the table or one of its
-// local indexes and decodes every page, or the first items when wanted > 0
-// (a few more than wanted are read, as some may no longer qualify).
-func queryAll[T any](ctx context.Context, s *Store, op string, keyCond expression.KeyConditionBuilder, index string, wanted int) ([]T, error) {
+// queryAll reads every item a strongly consistent query finds.
+func queryAll[T any](ctx context.Context, s *Store, op string, keyCond expression.KeyConditionBuilder) ([]T, error) {
+	var out []T
+	err := queryEach(ctx, s, op, keyCond, "", 0, func(page []T) bool {
+		out = append(out, page...)
+		return true
+	})
+	return out, err
+}
+
+// queryEach runs a strongly consistent query over the table or one of its
+// local indexes, in pages of pageSize items (0: as large as DynamoDB
+// allows), until the pages end or each returns false.
+func queryEach[T any](ctx context.Context, s *Store, op string, keyCond expression.KeyConditionBuilder, index string, pageSize int32, each func(page []T) bool) error {
 	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).Build()
 	if err != nil {
-		return nil, fmt.Errorf("admission: %s: build query: %w", op, err)
+		return fmt.Errorf("admission: %s: build query: %w", op, err)
 	}
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
@@ -233,22 +243,20 @@ func queryAll[T any](ctx context.Context, s *Store, op string, keyCond expressio
 	if index != "" {
 		in.IndexName = aws.String(index)
 	}
-	if wanted > 0 {
-		in.Limit = aws.Int32(int32(min(2*wanted+8, 1000)))
+	if pageSize > 0 {
+		in.Limit = aws.Int32(pageSize)
 	}
-	var out []T
 	for {
 		res, err := s.db.Query(ctx, in)
 		if err != nil {
-			return nil, unavailable(op, err)
+			return unavailable(op, err)
 		}
 		var page []T
 		if err := attributevalue.UnmarshalListOfMaps(res.Items, &page); err != nil {
-			return nil, fmt.Errorf("admission: %s: decode: %w", op, err)
+			return fmt.Errorf("admission: %s: decode: %w", op, err)
 		}
-		out = append(out, page...)
-		if len(res.LastEvaluatedKey) == 0 || (wanted > 0 && len(out) >= wanted) {
-			return out, nil
+		if !each(page) || len(res.LastEvaluatedKey) == 0 {
+			return nil
 		}
 		in.ExclusiveStartKey = res.LastEvaluatedKey
 	}

@@ -324,57 +324,55 @@ func (s *Store) admitItems(l Login, pool PoolConfig, dev deviceItem, sess sessio
 // lease expired (their edge task is gone, whatever the policy), then, when
 // the pool has a maximum and an idle timeout, idle sessions oldest first.
 // Each is ended by a transaction conditional on it still qualifying, so a
-// session that became active meanwhile is left alone.
+// session that became active, or that a competing login evicted first, is
+// passed over for the next candidate.
 func (s *Store) makeRoom(ctx context.Context, pool PoolConfig, need int) ([]Ended, error) {
 	now := s.now()
-	type candidate struct {
-		it   sessionItem
-		rule endRule
-	}
-	var cands []candidate
-	expired, err := queryAll[sessionItem](ctx, s, "query expired leases",
-		expression.Key(attrPK).Equal(expression.Value(poolPrefix+pool.Name)).
-			And(expression.Key(attrLease).LessThan(expression.Value(now.UnixMilli()))), leaseIndex, need)
-	if err != nil {
-		return nil, err
-	}
-	for _, it := range expired {
-		c := expression.Name(attrLease).LessThan(expression.Value(now.UnixMilli()))
-		cands = append(cands, candidate{it, endRule{reason: EndLeaseExpired, extra: &c}})
-	}
-	if pool.MaxSessions > 0 && pool.IdleTimeout > 0 && len(cands) < need {
-		cutoff := now.Add(-pool.IdleTimeout).UnixMilli()
-		idle, err := queryAll[sessionItem](ctx, s, "query idle sessions",
-			expression.Key(attrPK).Equal(expression.Value(poolPrefix+pool.Name)).
-				And(expression.Key(attrActivity).LessThan(expression.Value(cutoff))), activityIndex, need)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range idle {
-			c := expression.Name("cov").Equal(expression.Value(string(CoverageOut))).
-				Or(expression.Name("lastStatus").LessThan(expression.Value(cutoff)))
-			cands = append(cands, candidate{it, endRule{reason: EndIdle, version: it.Version, extra: &c}})
-		}
-	}
+	nowMs := now.UnixMilli()
 	var ended []Ended
-	seen := map[string]bool{}
-	for _, c := range cands {
-		if len(ended) == need {
-			break
+	var endErr error
+	// try ends the candidates of one page; it returns false when done.
+	try := func(page []sessionItem, rule func(sessionItem) endRule) bool {
+		for _, it := range page {
+			r := rule(it)
+			ok, err := s.endSession(ctx, it.ref(), r)
+			if err != nil {
+				endErr = err
+				return false
+			}
+			if ok {
+				ended = append(ended, Ended{Session: it.ref(), Owner: it.Owner, Reason: r.reason})
+				if len(ended) == need {
+					return false
+				}
+			}
 		}
-		if seen[c.it.ID] {
-			continue
-		}
-		seen[c.it.ID] = true
-		ok, err := s.endSession(ctx, c.it.ref(), c.rule)
-		if err != nil {
-			return ended, err
-		}
-		if ok {
-			ended = append(ended, Ended{Session: c.it.ref(), Owner: c.it.Owner, Reason: c.rule.reason})
-		}
+		return true
 	}
-	return ended, nil
+	pageSize := int32(min(need+4, 100))
+	pk := expression.Key(attrPK).Equal(expression.Value(poolPrefix + pool.Name))
+
+	expiredRule := func(sessionItem) endRule {
+		c := expression.Name(attrLease).LessThan(expression.Value(nowMs))
+		return endRule{reason: EndLeaseExpired, extra: &c}
+	}
+	err := queryEach(ctx, s, "query expired leases", pk.And(expression.Key(attrLease).LessThan(expression.Value(nowMs))),
+		leaseIndex, pageSize, func(page []sessionItem) bool { return try(page, expiredRule) })
+	if err != nil || endErr != nil || len(ended) == need {
+		return ended, errors.Join(err, endErr)
+	}
+	if pool.MaxSessions == 0 || pool.IdleTimeout == 0 {
+		return ended, nil
+	}
+	cutoff := now.Add(-pool.IdleTimeout).UnixMilli()
+	idleRule := func(it sessionItem) endRule {
+		c := expression.Name("cov").Equal(expression.Value(string(CoverageOut))).
+			Or(expression.Name("lastStatus").LessThan(expression.Value(cutoff)))
+		return endRule{reason: EndIdle, version: it.Version, extra: &c}
+	}
+	err = queryEach(ctx, s, "query idle sessions", pk.And(expression.Key(attrActivity).LessThan(expression.Value(cutoff))),
+		activityIndex, pageSize, func(page []sessionItem) bool { return try(page, idleRule) })
+	return ended, errors.Join(err, endErr)
 }
 
 // requestToken derives the transaction's idempotency token, so that the

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ type env struct {
 	clock *fakeClock
 	db    DynamoDB
 	keys  map[string][]byte // device id -> public key
-	seq   int
+	seq   *atomic.Int64
 }
 
 func newEnv(t testing.TB, opts ...Option) *env {
@@ -70,7 +71,7 @@ func newEnvWithDB(t testing.TB, wrap func(DynamoDB) DynamoDB, opts ...Option) *e
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ctx: ctx, store: store, clock: clock, db: db, keys: map[string][]byte{}}
+	return &env{t: t, ctx: ctx, store: store, clock: clock, db: db, keys: map[string][]byte{}, seq: new(atomic.Int64)}
 }
 
 func (e *env) pool(c PoolConfig) PoolConfig {
@@ -122,13 +123,13 @@ func (e *env) users(prefix string, n int, pool string) []string {
 // login is a well-formed login of user's own device with a fresh request id
 // and a device time later than any before.
 func (e *env) login(user string) Login {
-	e.seq++
+	seq := e.seq.Add(1)
 	dev := "dev-" + user
 	return Login{
-		RequestID:       fmt.Sprintf("req-%s-%d-%d", user, e.seq, time.Now().UnixNano()),
+		RequestID:       fmt.Sprintf("req-%s-%d-%d", user, seq, time.Now().UnixNano()),
 		DeviceID:        dev,
 		DevicePublicKey: e.keys[dev],
-		DeviceTime:      time.Now().Add(time.Duration(e.seq) * time.Microsecond),
+		DeviceTime:      time.Now().Add(time.Duration(seq) * time.Microsecond),
 		UserID:          user,
 		ClientVersion:   "test/1",
 		Owner:           "edge-1",

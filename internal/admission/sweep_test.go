@@ -1,0 +1,238 @@
+package admission
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+func TestSweepEndsExpiredLeases(t *testing.T) {
+	e := newEnv(t)
+	e.pool(PoolConfig{MaxSessions: 10})
+	e.users("u", 3, "main")
+	dead := e.mustAdmit("u0000") // its edge task crashes: no more renewals
+	e.clock.Advance(30 * time.Second)
+	alive := e.mustAdmit("u0001")
+	e.clock.Advance(DefaultLeaseDuration - 10*time.Second)
+	if gone, err := e.store.RenewLeases(e.ctx, "edge-1", []SessionRef{alive.SessionRef}); err != nil || len(gone) != 0 {
+		t.Fatalf("renew = %v, %v", gone, err)
+	}
+	report, err := e.store.Sweep(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := report.Pools[0]
+	if len(ps.Ended) != 1 || ps.Ended[0].Session != dead.SessionRef || ps.Ended[0].Reason != EndLeaseExpired {
+		t.Fatalf("ended %+v, want only the dead session", ps.Ended)
+	}
+	if ps.Live != 1 || ps.Drift != 0 || ps.Repaired {
+		t.Fatalf("report %+v", ps)
+	}
+	e.checkCounter("main", 1)
+}
+
+func TestSweepEndsInactiveSessionsBelowTheMaximum(t *testing.T) {
+	e := newEnv(t)
+	e.pool(PoolConfig{MaxSessions: 10, InactivityTimeout: 2 * time.Minute})
+	e.users("u", 2, "main")
+	quiet := e.mustAdmit("u0000")
+	chatty := e.mustAdmit("u0001")
+	for range 6 {
+		e.advance(30 * time.Second)
+		if err := e.store.RecordStatus(e.ctx, "edge-1", chatty.SessionRef, e.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report, err := e.store.Sweep(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := report.Pools[0]
+	if len(ps.Ended) != 1 || ps.Ended[0].Session != quiet.SessionRef || ps.Ended[0].Reason != EndInactivity {
+		t.Fatalf("ended %+v, want only the quiet session", ps.Ended)
+	}
+	if _, err := e.store.RenewLeases(e.ctx, "edge-1", []SessionRef{quiet.SessionRef}); err != nil {
+		t.Fatal(err)
+	}
+	e.checkCounter("main", 1)
+}
+
+func TestSweepRepairsACorruptedCounter(t *testing.T) {
+	tests := []struct {
+		name      string
+		corrupt   int
+		wantDrift int
+	}{
+		{"counter too high", 7, 5},
+		{"counter too low", 0, -2},
+		{"counter negative", -3, -5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.pool(PoolConfig{MaxSessions: 10})
+			e.users("u", 2, "main")
+			e.mustAdmit("u0000")
+			e.mustAdmit("u0001")
+			_, err := e.db.UpdateItem(e.ctx, &dynamodb.UpdateItemInput{
+				TableName:                 aws.String(e.store.Table()),
+				Key:                       counterKey("main").av(),
+				UpdateExpression:          aws.String("SET live = :n"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberN{Value: itoa(tt.corrupt)}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			report, err := e.store.Sweep(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps := report.Pools[0]
+			if ps.Drift != tt.wantDrift || !ps.Repaired || ps.Live != 2 {
+				t.Fatalf("report %+v, want drift %d repaired", ps, tt.wantDrift)
+			}
+			e.checkCounter("main", 2)
+			again, err := e.store.Sweep(e.ctx)
+			if err != nil || again.Pools[0].Drift != 0 || again.Pools[0].Repaired {
+				t.Fatalf("second sweep %+v, %v; want no drift", again, err)
+			}
+		})
+	}
+}
+
+func TestLeaseOperationsOnAnEndedSessionSayGone(t *testing.T) {
+	e := newEnv(t)
+	e.pool(PoolConfig{MaxSessions: 10})
+	e.user("alice", "main", true)
+	s := e.mustAdmit("alice")
+	ops := []struct {
+		name string
+		call func(owner string) error
+	}{
+		{"record status", func(o string) error { return e.store.RecordStatus(e.ctx, o, s.SessionRef, e.clock.Now()) }},
+		{"mark coverage", func(o string) error {
+			return e.store.MarkCoverage(e.ctx, o, s.SessionRef, CoverageOut, e.clock.Now())
+		}},
+		{"set connectivity", func(o string) error {
+			return e.store.SetConnectivity(e.ctx, o, s.SessionRef, Connectivity{UserDN: "cn=alice"})
+		}},
+		{"renew lease", func(o string) error {
+			gone, err := e.store.RenewLeases(e.ctx, o, []SessionRef{s.SessionRef})
+			if err == nil && len(gone) == 1 {
+				return ErrSessionGone
+			}
+			return err
+		}},
+	}
+	for _, op := range ops {
+		t.Run(op.name+" by another edge", func(t *testing.T) {
+			if err := op.call("edge-2"); !errors.Is(err, ErrSessionGone) {
+				t.Fatalf("err = %v, want ErrSessionGone", err)
+			}
+		})
+		t.Run(op.name+" by the owner", func(t *testing.T) {
+			if err := op.call("edge-1"); err != nil {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+	if err := e.store.Release(e.ctx, s.SessionRef); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Release(e.ctx, s.SessionRef); err != nil {
+		t.Fatalf("second release = %v, want nil", err)
+	}
+	for _, op := range ops {
+		t.Run(op.name+" after release", func(t *testing.T) {
+			if err := op.call("edge-1"); !errors.Is(err, ErrSessionGone) {
+				t.Fatalf("err = %v, want ErrSessionGone", err)
+			}
+		})
+	}
+	e.checkCounter("main", 0)
+}
+
+func TestRevokingADeviceEndsItsSession(t *testing.T) {
+	e := newEnv(t)
+	e.pool(PoolConfig{MaxSessions: 10})
+	e.user("alice", "main", true)
+	e.mustAdmit("alice")
+	if err := e.store.RevokeDevice(e.ctx, "dev-alice"); err != nil {
+		t.Fatal(err)
+	}
+	e.checkCounter("main", 0)
+	if err := e.store.RevokeDevice(e.ctx, "dev-nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoke unknown = %v, want ErrNotFound", err)
+	}
+}
+
+func TestPoolConfigValidation(t *testing.T) {
+	e := newEnv(t)
+	gw := GroupWiseTarget{Host: "gw.example.com"}
+	tests := []struct {
+		name      string
+		cfg       PoolConfig
+		wantField string
+	}{
+		{"defaults are filled in", PoolConfig{Name: "p", GroupWise: gw}, ""},
+		{"name required", PoolConfig{GroupWise: gw}, "name"},
+		{"negative maximum", PoolConfig{Name: "p", MaxSessions: -1, GroupWise: gw}, "maxSessions"},
+		{"maximum above the protocol limit", PoolConfig{Name: "p", MaxSessions: 6000, GroupWise: gw}, "maxSessions"},
+		{"negative idle timeout", PoolConfig{Name: "p", IdleTimeout: -time.Second, GroupWise: gw}, "idleTimeout"},
+		{"sub-second idle timeout", PoolConfig{Name: "p", IdleTimeout: time.Millisecond, GroupWise: gw}, "idleTimeout"},
+		{"year-long inactivity timeout", PoolConfig{Name: "p", InactivityTimeout: 365 * 24 * time.Hour, GroupWise: gw}, "inactivityTimeout"},
+		{"no GroupWise host", PoolConfig{Name: "p"}, "groupwise.host"},
+		{"port out of range", PoolConfig{Name: "p", GroupWise: GroupWiseTarget{Host: "gw", Port: 70000}}, "groupwise.port"},
+		{"pin not hex", PoolConfig{Name: "p", GroupWise: GroupWiseTarget{Host: "gw", PinSHA256: "xyz"}}, "groupwise.pinSha256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := e.store.PutPool(e.ctx, tt.cfg)
+			if tt.wantField == "" {
+				if err != nil || got.ProtocolLimit != DefaultProtocolLimit || got.GroupWise.Port != DefaultGroupWisePort {
+					t.Fatalf("PutPool = %+v, %v", got, err)
+				}
+				stored, err := e.store.GetPool(e.ctx, tt.cfg.Name)
+				if err != nil || stored != got {
+					t.Fatalf("GetPool = %+v, %v; want %+v", stored, err, got)
+				}
+				return
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.wantField || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("err = %v, want a ConfigError on %s", err, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestNewValidatesOptions(t *testing.T) {
+	client := &faultyDB{}
+	tests := []struct {
+		name string
+		db   DynamoDB
+		opts []Option
+	}{
+		{"nil client", nil, nil},
+		{"lease shorter than two heartbeats", client, []Option{WithLease(50*time.Second, 30*time.Second)}},
+		{"zero heartbeat", client, []Option{WithLease(time.Minute, 0)}},
+		{"zero attempts", client, []Option{WithMaxAttempts(0)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.db, "t", tt.opts...); !errors.Is(err, ErrInvalidRequest) {
+				t.Fatalf("err = %v, want ErrInvalidRequest", err)
+			}
+		})
+	}
+	if _, err := New(client, ""); err == nil {
+		t.Fatal("empty table accepted")
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
