@@ -40,7 +40,6 @@ type endRule struct {
 	extra   *expression.ConditionBuilder
 }
 
-
 // Release ends a session and frees its slot. Releasing a session that is
 // already gone, or unknown, is not an error.
 func (s *Store) Release(ctx context.Context, ref SessionRef) error {

@@ -18,10 +18,10 @@ import (
 type fault int
 
 const (
-	pass        fault = iota
-	failBefore        // the call fails without reaching DynamoDB
-	failAfter         // the call is applied, then the answer is lost
-	cancelTxn         // a transaction is cancelled (conflict) without applying
+	pass       fault = iota
+	failBefore       // the call fails without reaching DynamoDB
+	failAfter        // the call is applied, then the answer is lost
+	cancelTxn        // a transaction is cancelled (conflict) without applying
 )
 
 var (
@@ -226,4 +226,3 @@ func TestRandomFaultsNeverDriftTheCounter(t *testing.T) {
 		t.Fatalf("%d live sessions exceed the maximum 10", live)
 	}
 }
-
