@@ -84,10 +84,10 @@ func (s *Store) ListPools(ctx context.Context) ([]PoolConfig, error) {
 // PutUser creates or replaces a user.
 func (s *Store) PutUser(ctx context.Context, u User) error {
 	if err := validName(u.ID); err != nil {
-		return fmt.Errorf("%w: user id %s", ErrInvalidRequest, err)
+		return fmt.Errorf("%w: user id %w", ErrInvalidRequest, err)
 	}
 	if err := validName(u.Pool); err != nil {
-		return fmt.Errorf("%w: user pool %s", ErrInvalidRequest, err)
+		return fmt.Errorf("%w: user pool %w", ErrInvalidRequest, err)
 	}
 	item := userItem{key: userKey(u.ID), ID: u.ID, Pool: u.Pool, Permitted: u.Permitted}
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: mustMarshal(item)}); err != nil {
@@ -122,10 +122,10 @@ func (s *Store) SetPermitted(ctx context.Context, id string, permitted bool) err
 // keeping its replay counter and current session.
 func (s *Store) RegisterDevice(ctx context.Context, d Device) error {
 	if err := validName(d.ID); err != nil {
-		return fmt.Errorf("%w: device id %s", ErrInvalidRequest, err)
+		return fmt.Errorf("%w: device id %w", ErrInvalidRequest, err)
 	}
 	if err := validName(d.UserID); err != nil {
-		return fmt.Errorf("%w: device user %s", ErrInvalidRequest, err)
+		return fmt.Errorf("%w: device user %w", ErrInvalidRequest, err)
 	}
 	if _, err := ecdh.X25519().NewPublicKey(d.PublicKey); err != nil {
 		return fmt.Errorf("%w: device public key must be a 32-byte X25519 key", ErrInvalidRequest)

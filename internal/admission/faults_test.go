@@ -181,12 +181,12 @@ func TestRandomFaultsNeverDriftTheCounter(t *testing.T) {
 	fe := newFaultEnv(t, func(string) fault {
 		mu.Lock()
 		defer mu.Unlock()
-		switch n := rng.IntN(9); {
-		case n == 0:
+		switch rng.IntN(9) {
+		case 0:
 			return failBefore
-		case n == 1:
+		case 1:
 			return failAfter
-		case n == 2:
+		case 2:
 			return cancelTxn
 		}
 		return pass

@@ -78,7 +78,8 @@ func CreateTable(ctx context.Context, db TableAdmin, name string) error {
 	})
 	// Enabling TTL twice is refused with a ValidationException; that is fine.
 	var ve interface{ ErrorCode() string }
-	if err != nil && !(errors.As(err, &ve) && ve.ErrorCode() == "ValidationException") {
+	alreadyOn := errors.As(err, &ve) && ve.ErrorCode() == "ValidationException"
+	if err != nil && !alreadyOn {
 		return fmt.Errorf("admission: enable TTL on %s: %w", name, err)
 	}
 	return nil

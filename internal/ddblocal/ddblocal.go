@@ -52,14 +52,18 @@ type Config struct {
 type Process struct {
 	cmd      *exec.Cmd
 	endpoint string
-	done     chan error
+	exited   chan struct{} // closed when the process has exited
+	waitErr  error         // why it exited; read only after exited is closed
 }
 
 // Endpoint is the base URL of the running server, such as http://127.0.0.1:8000.
 func (p *Process) Endpoint() string { return p.endpoint }
 
-// Done is closed when the process exits; Err then says why.
-func (p *Process) Done() <-chan error { return p.done }
+// Exited is closed when the process exits; Err then says why.
+func (p *Process) Exited() <-chan struct{} { return p.exited }
+
+// Err is why the process exited; call it only after Exited is closed.
+func (p *Process) Err() error { return p.waitErr }
 
 // Stop ends the process and waits for it.
 func (p *Process) Stop() error {
@@ -68,10 +72,10 @@ func (p *Process) Stop() error {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-p.done:
+	case <-p.exited:
 	case <-time.After(5 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-p.done
+		<-p.exited
 	}
 	return nil
 }
@@ -83,7 +87,7 @@ func Install(ctx context.Context, cacheDir string) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("ddblocal: create cache: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(root, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := os.OpenFile(filepath.Join(root, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("ddblocal: open install lock: %w", err)
 	}
@@ -137,11 +141,11 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ddblocal: bad address %q: %w", addr, err)
 	}
-	if ln, err := net.Listen("tcp", addr); err != nil {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
 		return nil, fmt.Errorf("ddblocal: address %s is not free: %w", addr, err)
-	} else {
-		ln.Close()
 	}
+	ln.Close()
 	args := []string{
 		"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-Djava.library.path=" + filepath.Join(jarDir, "DynamoDBLocal_lib"),
@@ -161,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		args = append(args, "-dbPath", abs)
 	}
 	// The process must outlive ctx, which only bounds the start-up.
-	cmd := exec.Command("java", args...) //nolint:gosec // arguments are built here, not taken from input
+	cmd := exec.Command("java", args...)
 	cmd.Dir = jarDir
 	logw := cfg.Log
 	if logw == nil {
@@ -172,8 +176,8 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("ddblocal: start java: %w", err)
 	}
-	p := &Process{cmd: cmd, endpoint: "http://" + net.JoinHostPort(host, port), done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); close(p.done) }()
+	p := &Process{cmd: cmd, endpoint: "http://" + net.JoinHostPort(host, port), exited: make(chan struct{})}
+	go func() { p.waitErr = cmd.Wait(); close(p.exited) }()
 
 	waitCtx, cancel := context.WithTimeout(ctx, DefaultStartTimeout)
 	defer cancel()
@@ -205,8 +209,8 @@ func waitReady(ctx context.Context, p *Process) error {
 			}
 		}
 		select {
-		case err := <-p.done:
-			return fmt.Errorf("ddblocal: DynamoDB Local exited during start-up: %v", err)
+		case <-p.exited:
+			return fmt.Errorf("ddblocal: DynamoDB Local exited during start-up: %w", p.waitErr)
 		case <-ctx.Done():
 			return fmt.Errorf("ddblocal: DynamoDB Local did not answer ListTables: %w", ctx.Err())
 		case <-time.After(100 * time.Millisecond):
