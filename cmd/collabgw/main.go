@@ -48,6 +48,8 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	// Subcommands, one file each.
-	root.AddCommand()
+	root.AddCommand(
+		newLocalCmd(),
+	)
 	return root
 }
