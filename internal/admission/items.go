@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/collabgw/collabgw/internal/manifest"
 )
 
 // Key layout (docs/data-model.md):
@@ -21,11 +23,11 @@ import (
 //	USER#<user>     USER             user: pool, permitted
 //	DEVICE#<device> DEVICE           device: key, bound user, active, current session
 const (
-	attrPK = "pk"
-	attrSK = "sk"
+	attrPK = manifest.AttrPartitionKey
+	attrSK = manifest.AttrSortKey
 
 	configPK      = "CONFIG"
-	poolPrefix    = "POOL#"
+	poolPrefix    = manifest.SessionKeyPrefix
 	counterSK     = "#COUNTER"
 	sessionPrefix = "SESSION#"
 	userPrefix    = "USER#"
@@ -36,11 +38,11 @@ const (
 	// activityIndex orders a pool's sessions by how long they have been idle;
 	// leaseIndex by lease expiry. Both are local secondary indexes, so they
 	// can be read with strong consistency.
-	activityIndex = "activity"
-	leaseIndex    = "lease"
-	attrActivity  = "act"
-	attrLease     = "lease"
-	attrTTL       = "ttl"
+	activityIndex = manifest.IndexActivity
+	leaseIndex    = manifest.IndexLease
+	attrActivity  = manifest.AttrActivity
+	attrLease     = manifest.AttrLease
+	attrTTL       = manifest.AttrTTL
 
 	// outOfCoverageShift moves the activity of out-of-coverage sessions
 	// below every real time, so one range query on the activity index finds

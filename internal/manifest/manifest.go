@@ -1,0 +1,112 @@
+// Package manifest is the one source of truth for the names the Go code and
+// the deployment share: the Lambda functions, the environment each program
+// reads, the table's key attributes and indexes, and the table actions each
+// program needs. The Terraform modules and the SAM template are checked
+// against it by tests, so a name changed on one side fails the build.
+package manifest
+
+// Function names; each is also the folder functions/<name> and the binary
+// dist/<name>/bootstrap.
+const (
+	FunctionAuthorize = "authorize"
+	FunctionRelease   = "release"
+	FunctionSweep     = "sweep"
+)
+
+// Environment variables.
+const (
+	// EnvTable names the DynamoDB table (functions and edge).
+	EnvTable = "COLLABGW_TABLE"
+	// EnvLeaseSeconds and EnvHeartbeatSeconds set the session lease and the
+	// interval edges renew it at (functions and edge; defaults 90 and 30).
+	EnvLeaseSeconds     = "COLLABGW_LEASE_SECONDS"
+	EnvHeartbeatSeconds = "COLLABGW_HEARTBEAT_SECONDS"
+	// EnvLogLevel is debug, info, warn or error (default info).
+	EnvLogLevel = "COLLABGW_LOG_LEVEL"
+
+	// Edge only.
+	EnvListenAddr        = "COLLABGW_LISTEN_ADDR"        // device port, default :3101
+	EnvHealthAddr        = "COLLABGW_HEALTH_ADDR"        // health endpoint, default :8080
+	EnvAuthorizeFunction = "COLLABGW_AUTHORIZE_FUNCTION" // function name or ARN
+	EnvReleaseFunction   = "COLLABGW_RELEASE_FUNCTION"   // function name or ARN
+	EnvGatewayKey        = "COLLABGW_GATEWAY_PRIVATE_KEY"
+	EnvDrainSeconds      = "COLLABGW_DRAIN_SECONDS" // SIGTERM drain deadline, default 25
+)
+
+// Program is a deployed binary: what it reads and what it may do.
+type Program struct {
+	Name string
+	// Env lists the environment variables the program reads.
+	Env []string
+	// TableActions lists the DynamoDB actions it calls on the table (IAM
+	// checks transaction members by their own actions).
+	TableActions []string
+	// Invokes lists the functions it calls.
+	Invokes []string
+}
+
+var commonEnv = []string{EnvTable, EnvLeaseSeconds, EnvHeartbeatSeconds, EnvLogLevel}
+
+// Functions are the Lambda functions, in deployment order.
+var Functions = []Program{
+	{
+		Name: FunctionAuthorize,
+		Env:  commonEnv,
+		TableActions: []string{
+			"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+			"dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
+		},
+	},
+	{
+		Name:         FunctionRelease,
+		Env:          commonEnv,
+		TableActions: []string{"dynamodb:DeleteItem", "dynamodb:UpdateItem"},
+	},
+	{
+		Name:         FunctionSweep,
+		Env:          commonEnv,
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+	},
+}
+
+// Edge is the ECS service. It updates only session items (heartbeats,
+// status times, coverage, connectivity).
+var Edge = Program{
+	Name: "edge",
+	Env: []string{
+		EnvTable, EnvLeaseSeconds, EnvHeartbeatSeconds, EnvLogLevel,
+		EnvListenAddr, EnvHealthAddr, EnvAuthorizeFunction, EnvReleaseFunction, EnvGatewayKey, EnvDrainSeconds,
+	},
+	TableActions: []string{"dynamodb:UpdateItem"},
+	Invokes:      []string{FunctionAuthorize, FunctionRelease},
+}
+
+// Table layout.
+const (
+	AttrPartitionKey = "pk" // S
+	AttrSortKey      = "sk" // S
+	AttrActivity     = "act"
+	AttrLease        = "lease"
+	AttrTTL          = "ttl"
+	IndexActivity    = "activity" // LSI: pk + act (N)
+	IndexLease       = "lease"    // LSI: pk + lease (N)
+	// SessionKeyPrefix begins the partition key of every item the edge may
+	// update (IAM dynamodb:LeadingKeys).
+	SessionKeyPrefix = "POOL#"
+)
+
+// EdgeUpdatableAttributes are the session attributes the edge writes; IAM
+// limits the edge's UpdateItem to them (dynamodb:Attributes).
+var EdgeUpdatableAttributes = []string{
+	AttrPartitionKey, AttrSortKey, "sid", "owner", AttrLease, AttrTTL, "lastStatus", AttrActivity, "cov", "covSince", "ver", "conn",
+}
+
+// Defaults.
+const (
+	DevicePort         = 3101
+	GroupWisePort      = 8300
+	HealthPort         = 8080
+	SweepSchedule      = "rate(1 minute)"
+	DefaultDrainSecs   = 25
+	DefaultStopTimeout = 30 // ECS stopTimeout: longer than the drain
+)
