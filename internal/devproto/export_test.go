@@ -1,0 +1,30 @@
+package devproto
+
+// Test hooks: they let the external tests build frames the encoder refuses
+// to build, which is exactly what a hostile or buggy peer sends.
+
+// Prologue is the Noise prologue, for tests that run a raw handshake.
+var Prologue = prologue
+
+// CipherSuite is the Noise cipher suite, for the same tests.
+var CipherSuite = cipherSuite
+
+// SealRawForTest seals plain (a payload: flags, secret section, body) as a
+// DATA frame from t's role, bypassing every check of the encoder.
+func SealRawForTest(t *Transport, plain []byte) []byte {
+	dst := append(appendFrameHeader(nil, t.role.dataKind()), plain...)
+	dst = append(dst, make([]byte, TagLen)...)
+	if err := finishFrame(dst, 0, MaxFrameSize); err != nil {
+		panic(err)
+	}
+	nonce, err := t.send.nextNonce()
+	if err != nil {
+		panic(err)
+	}
+	t.send.aead.Seal(dst[FrameHeaderLen:FrameHeaderLen], nonce, plain, dst[:FrameHeaderLen])
+	t.send.n++
+	return dst
+}
+
+// EncodePayloadForTest exposes the payload encoder.
+func EncodePayloadForTest(m Message) ([]byte, error) { return appendPayload(nil, m) }
