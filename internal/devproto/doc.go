@@ -67,10 +67,10 @@ const Version = 1
 
 // Frame kinds: the byte after the length prefix.
 const (
-	KindHello      byte = 0x01 // device → gateway: version, Noise message 1
-	KindWelcome    byte = 0x02 // gateway → device: version, Noise message 2
-	KindReject     byte = 0x03 // gateway → device, clear: version, reject reason
-	KindDeviceData byte = 0x04 // device → gateway: encrypted payload
+	KindHello       byte = 0x01 // device → gateway: version, Noise message 1
+	KindWelcome     byte = 0x02 // gateway → device: version, Noise message 2
+	KindReject      byte = 0x03 // gateway → device, clear: version, reject reason
+	KindDeviceData  byte = 0x04 // device → gateway: encrypted payload
 	KindGatewayData byte = 0x05 // gateway → device: encrypted payload
 )
 

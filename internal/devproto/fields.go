@@ -307,8 +307,8 @@ func (m *ReceiveIM) decodeFields(r *fieldReader, _ []byte) {
 }
 
 func (*Logout) appendFields(dst []byte) ([]byte, error) { return dst, nil }
-func (*Logout) secret() []byte                         { return nil }
-func (*Logout) decodeFields(*fieldReader, []byte)      {}
+func (*Logout) secret() []byte                          { return nil }
+func (*Logout) decodeFields(*fieldReader, []byte)       {}
 
 func (m *Ping) appendFields(dst []byte) ([]byte, error) { return binary.AppendUvarint(dst, m.ID), nil }
 func (*Ping) secret() []byte                            { return nil }
