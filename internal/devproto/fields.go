@@ -69,6 +69,14 @@ func (r *fieldReader) fail(field string) {
 	r.b = nil
 }
 
+// done reports the first malformed field, or trailing bytes.
+func (r *fieldReader) done() error {
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("trailing bytes")
+	}
+	return r.err
+}
+
 func (r *fieldReader) uvarint(field string) uint64 {
 	if r.err != nil {
 		return 0
@@ -154,16 +162,18 @@ func (m *Login) appendFields(dst []byte) ([]byte, error) {
 
 func (m *Login) secret() []byte { return []byte(m.Password) }
 
-func (m *Login) decodeFields(r *fieldReader, secret []byte) {
+func (m *Login) decodeFields(b, secret []byte) error {
+	r := fieldReader{b: b, t: TypeLogin}
 	m.DeviceID = r.str("DeviceID", 1, MaxDeviceIDLen)
 	m.UserID = r.str("UserID", 1, MaxUserIDLen)
 	m.ClientVersion = r.str("ClientVersion", 0, MaxClientVersionLen)
 	m.Timestamp = r.time("Timestamp")
 	if len(secret) == 0 {
 		r.fail("Password")
-		return
+		return r.done()
 	}
 	m.Password = Password(secret)
+	return r.done()
 }
 
 func (m *Resume) appendFields(dst []byte) ([]byte, error) {
@@ -179,18 +189,20 @@ func (m *Resume) appendFields(dst []byte) ([]byte, error) {
 
 func (m *Resume) secret() []byte { return m.Token[:] }
 
-func (m *Resume) decodeFields(r *fieldReader, secret []byte) {
+func (m *Resume) decodeFields(b, secret []byte) error {
+	r := fieldReader{b: b, t: TypeResume}
 	m.DeviceID = r.str("DeviceID", 1, MaxDeviceIDLen)
 	m.SessionID = r.str("SessionID", 1, MaxSessionIDLen)
 	m.Timestamp = r.time("Timestamp")
 	if len(secret) != TokenLen {
 		r.fail("Token")
-		return
+		return r.done()
 	}
 	copy(m.Token[:], secret)
 	if m.Token.IsZero() {
 		r.fail("Token")
 	}
+	return r.done()
 }
 
 func (m *ServerStatus) appendFields(dst []byte) ([]byte, error) {
@@ -225,7 +237,8 @@ func (m *ServerStatus) secret() []byte {
 	return m.ResumeToken[:]
 }
 
-func (m *ServerStatus) decodeFields(r *fieldReader, secret []byte) {
+func (m *ServerStatus) decodeFields(b, secret []byte) error {
+	r := fieldReader{b: b, t: TypeServerStatus}
 	code := r.uvarint("Code")
 	if r.err == nil && (code > uint64(^uint16(0)) || !status.Code(code).Valid()) {
 		r.fail("Code")
@@ -250,6 +263,7 @@ func (m *ServerStatus) decodeFields(r *fieldReader, secret []byte) {
 	m.Message = r.str("Message", 0, MaxServerMessageLen)
 	m.RetryAfter = r.duration("RetryAfter")
 	m.StatusInterval = r.duration("StatusInterval")
+	return r.done()
 }
 
 func (m *Status) appendFields(dst []byte) ([]byte, error) {
@@ -264,14 +278,16 @@ func (m *Status) appendFields(dst []byte) ([]byte, error) {
 
 func (*Status) secret() []byte { return nil }
 
-func (m *Status) decodeFields(r *fieldReader, _ []byte) {
+func (m *Status) decodeFields(b, _ []byte) error {
+	r := fieldReader{b: b, t: TypeStatus}
 	if len(r.b) == 0 || r.b[0] < byte(PresenceOnline) || r.b[0] > byte(PresenceAppearOffline) {
 		r.fail("Presence")
-		return
+		return r.done()
 	}
 	m.Presence = Presence(r.b[0])
 	r.b = r.b[1:]
 	m.Text = r.str("Text", 0, MaxStatusTextLen)
+	return r.done()
 }
 
 func (m *SendIM) appendFields(dst []byte) ([]byte, error) {
@@ -284,10 +300,12 @@ func (m *SendIM) appendFields(dst []byte) ([]byte, error) {
 
 func (*SendIM) secret() []byte { return nil }
 
-func (m *SendIM) decodeFields(r *fieldReader, _ []byte) {
+func (m *SendIM) decodeFields(b, _ []byte) error {
+	r := fieldReader{b: b, t: TypeSendIM}
 	m.To = r.str("To", 1, MaxUserIDLen)
 	m.Text = r.str("Text", 1, MaxIMTextLen)
 	m.ClientMsgID = r.uvarint("ClientMsgID")
+	return r.done()
 }
 
 func (m *ReceiveIM) appendFields(dst []byte) ([]byte, error) {
@@ -300,20 +318,33 @@ func (m *ReceiveIM) appendFields(dst []byte) ([]byte, error) {
 
 func (*ReceiveIM) secret() []byte { return nil }
 
-func (m *ReceiveIM) decodeFields(r *fieldReader, _ []byte) {
+func (m *ReceiveIM) decodeFields(b, _ []byte) error {
+	r := fieldReader{b: b, t: TypeReceiveIM}
 	m.From = r.str("From", 1, MaxUserIDLen)
 	m.Text = r.str("Text", 1, MaxIMTextLen)
 	m.ServerTime = r.time("ServerTime")
+	return r.done()
 }
 
 func (*Logout) appendFields(dst []byte) ([]byte, error) { return dst, nil }
 func (*Logout) secret() []byte                          { return nil }
-func (*Logout) decodeFields(*fieldReader, []byte)       {}
+func (*Logout) decodeFields(b, _ []byte) error {
+	r := fieldReader{b: b, t: TypeLogout}
+	return r.done()
+}
 
 func (m *Ping) appendFields(dst []byte) ([]byte, error) { return binary.AppendUvarint(dst, m.ID), nil }
 func (*Ping) secret() []byte                            { return nil }
-func (m *Ping) decodeFields(r *fieldReader, _ []byte)   { m.ID = r.uvarint("ID") }
+func (m *Ping) decodeFields(b, _ []byte) error {
+	r := fieldReader{b: b, t: TypePing}
+	m.ID = r.uvarint("ID")
+	return r.done()
+}
 
 func (m *Pong) appendFields(dst []byte) ([]byte, error) { return binary.AppendUvarint(dst, m.ID), nil }
 func (*Pong) secret() []byte                            { return nil }
-func (m *Pong) decodeFields(r *fieldReader, _ []byte)   { m.ID = r.uvarint("ID") }
+func (m *Pong) decodeFields(b, _ []byte) error {
+	r := fieldReader{b: b, t: TypePong}
+	m.ID = r.uvarint("ID")
+	return r.done()
+}

@@ -82,8 +82,8 @@ type Message interface {
 	// context with anything else; nil for types without one.
 	secret() []byte
 	// decodeFields fills the message from the bytes after the type byte
-	// and the secret section.
-	decodeFields(r *fieldReader, secret []byte)
+	// and the secret section (nil when absent).
+	decodeFields(b, secret []byte) error
 }
 
 // Request is what a HELLO carries: *Login or *Resume.

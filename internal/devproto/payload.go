@@ -112,13 +112,8 @@ func decodeBody(body, secret []byte) (Message, error) {
 	if secret != nil && t != TypeLogin && t != TypeResume && t != TypeServerStatus {
 		return nil, &FieldError{Type: t, Field: "secret", Err: ErrMalformed}
 	}
-	r := fieldReader{b: body[1:], t: t}
-	m.decodeFields(&r, secret)
-	if r.err == nil && len(r.b) != 0 {
-		r.fail("trailing bytes")
-	}
-	if r.err != nil {
-		return nil, r.err
+	if err := m.decodeFields(body[1:], secret); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
