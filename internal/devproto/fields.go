@@ -168,7 +168,7 @@ func (m *Login) decodeFields(b, secret []byte) error {
 	m.UserID = r.str("UserID", 1, MaxUserIDLen)
 	m.ClientVersion = r.str("ClientVersion", 0, MaxClientVersionLen)
 	m.Timestamp = r.time("Timestamp")
-	if len(secret) == 0 {
+	if len(secret) == 0 || len(secret) > MaxPasswordLen {
 		r.fail("Password")
 		return r.done()
 	}

@@ -24,24 +24,22 @@ var zeroPad [secretPad]byte
 // measure. So it sits in its own stored section, padded, and only the
 // non-secret fields go through zstd.
 func appendPayload(dst []byte, m Message) ([]byte, error) {
-	start := len(dst)
-	dst = append(dst, 0)
-	var flags byte
-	if sec := m.secret(); sec != nil {
-		if len(sec) == 0 || len(sec) > MaxPasswordLen {
-			return dst[:start], &FieldError{Type: m.Type(), Field: "secret", Err: ErrInvalidMessage}
-		}
-		flags |= flagSecret
-		dst = append(dst, byte(len(sec)))
-		dst = append(dst, sec...)
-		dst = append(dst, zeroPad[:paddingFor(len(sec))]...)
-	}
 	bp := getBuf()
 	defer putBuf(bp)
 	body, err := m.appendFields(append((*bp)[:0], byte(m.Type())))
 	*bp = body
 	if err != nil {
-		return dst[:start], err
+		return dst, err
+	}
+	start := len(dst)
+	dst = append(dst, 0)
+	var flags byte
+	if sec := m.secret(); sec != nil {
+		// appendFields validated the secret's length.
+		flags |= flagSecret
+		dst = append(dst, byte(len(sec)))
+		dst = append(dst, sec...)
+		dst = append(dst, zeroPad[:paddingFor(len(sec))]...)
 	}
 	dst, compressed, err := appendBody(dst, body)
 	if err != nil {
