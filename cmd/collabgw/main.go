@@ -50,6 +50,7 @@ func newRootCmd() *cobra.Command {
 	// Subcommands, one file each.
 	root.AddCommand(
 		newLocalCmd(),
+		newDeviceCmd(),
 	)
 	return root
 }
