@@ -140,7 +140,7 @@ func TestLoginErrorCodes(t *testing.T) {
 			if strings.Contains(err.Error(), tt.password) && tt.password != "" {
 				t.Fatal("error text holds the password")
 			}
-			waitDone(t, c) // a failed login ends the client
+			_ = waitDone(t, c) // a failed login ends the client
 		})
 	}
 }

@@ -81,7 +81,7 @@ const (
 	TagTransactionID  = "NM_A_SZ_TRANSACTION_ID"
 	TagResultCode     = "NM_A_SZ_RESULT_CODE"
 	TagUserID         = "NM_A_SZ_USERID"
-	TagCredentials    = "NM_A_SZ_CREDENTIALS"
+	TagCredentials    = "NM_A_SZ_CREDENTIALS" //nolint:gosec // a field name, not a secret
 	TagUserAgent      = "NM_A_SZ_USER_AGENT"
 	TagBuild          = "NM_A_UD_BUILD"
 	TagIPAddress      = "nnmIPAddress"

@@ -153,7 +153,9 @@ func PlainText(s string) string {
 			case word == "tab":
 				emit('\t')
 			case word == "u" && hasParam:
-				r := rune(uint16(int16(param)))
+				// RTF writes UTF-16 units as signed 16-bit numbers; keep the
+				// low 16 bits of whatever was written.
+				r := rune(uint16(param & 0xffff)) //nolint:gosec // masked to 16 bits
 				switch {
 				case utf16.IsSurrogate(r) && high == 0:
 					high = r
