@@ -311,7 +311,9 @@ func TestHandshakeDeadline(t *testing.T) {
 	if waited := time.Since(start); waited < deadline/2 || waited > testTimeout/2 {
 		t.Fatalf("dropped after %v, deadline %v", waited, deadline)
 	}
-	conn.SetReadDeadline(time.Now().Add(testTimeout))
+	if err := conn.SetReadDeadline(time.Now().Add(testTimeout)); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
 		t.Fatalf("silent client's connection: read error = %v, want EOF (closed)", err)
 	}
@@ -331,19 +333,26 @@ func TestHandshakeDeadline(t *testing.T) {
 func TestReceiveFailures(t *testing.T) {
 	tests := []struct {
 		name string
-		send func(raw net.Conn) // what the device's side of the wire carries
+		send func(raw net.Conn) error // what the device's side of the wire carries
 		want error
 	}{
-		{"oversized frame", func(raw net.Conn) { raw.Write([]byte{0xff, 0xff, devproto.KindDeviceData}) }, devproto.ErrFrameTooLarge},
-		{"truncated frame", func(raw net.Conn) {
-			raw.Write([]byte{0, 40, devproto.KindDeviceData, 1, 2, 3})
-			raw.Close()
+		{"oversized frame", func(raw net.Conn) error {
+			_, err := raw.Write([]byte{0xff, 0xff, devproto.KindDeviceData})
+			return err
+		}, devproto.ErrFrameTooLarge},
+		{"truncated frame", func(raw net.Conn) error {
+			if _, err := raw.Write([]byte{0, 40, devproto.KindDeviceData, 1, 2, 3}); err != nil {
+				return err
+			}
+			return raw.Close()
 		}, devproto.ErrTruncated},
-		{"tampered frame", func(raw net.Conn) {
-			raw.Write([]byte{0, 21, devproto.KindDeviceData, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+		{"tampered frame", func(raw net.Conn) error {
+			_, err := raw.Write([]byte{0, 21, devproto.KindDeviceData, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+			return err
 		}, devproto.ErrFrameAuth},
-		{"frame from the wrong direction", func(raw net.Conn) {
-			raw.Write([]byte{0, 21, devproto.KindGatewayData, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+		{"frame from the wrong direction", func(raw net.Conn) error {
+			_, err := raw.Write([]byte{0, 21, devproto.KindGatewayData, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+			return err
 		}, devproto.ErrWrongDirection},
 	}
 	for _, tt := range tests {
@@ -366,7 +375,9 @@ func TestReceiveFailures(t *testing.T) {
 			if r.err != nil {
 				t.Fatal(r.err)
 			}
-			tt.send(raw)
+			if err := tt.send(raw); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := r.s.Receive(ctx); !errors.Is(err, tt.want) {
 				t.Fatalf("Receive error = %v, want %v", err, tt.want)
 			}
@@ -434,7 +445,7 @@ func TestIdleSessionMemory(t *testing.T) {
 			t.Fatal(r.err)
 		}
 		sessions = append(sessions, r.s)
-		go r.s.Receive(ctx)
+		go func() { _, _ = r.s.Receive(ctx) }() // parks like the edge's reader
 		_ = d
 	}
 	time.Sleep(100 * time.Millisecond)

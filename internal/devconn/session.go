@@ -182,7 +182,9 @@ func interruptOnDone(ctx context.Context, setDeadline func(time.Time) error) (st
 	if ctx.Done() == nil {
 		return func() {}
 	}
-	st := context.AfterFunc(ctx, func() { setDeadline(longAgo) })
+	// A failure to set the deadline means the conn is closed, which
+	// unblocks the I/O just as well.
+	st := context.AfterFunc(ctx, func() { _ = setDeadline(longAgo) })
 	return func() { st() }
 }
 

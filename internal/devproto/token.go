@@ -14,7 +14,7 @@ const TokenLen = 32
 
 // tokenHashDomain separates resume-token hashes from any other SHA-256 use,
 // so a stored hash can never be confused with another kind of digest.
-const tokenHashDomain = "collabgw resume token v1\x00"
+const tokenHashDomain = "collabgw resume token v1\x00" //nolint:gosec // a hash domain label, not a credential
 
 // ResumeToken lets a device resume its session after a coverage drop without
 // a new GroupWise login. The gateway sends it once, inside ACCEPTED, and
