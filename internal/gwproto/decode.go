@@ -81,6 +81,7 @@ type decoder struct {
 	budget  int
 	nfields int
 	buf     [4]byte
+	scratch []byte
 }
 
 func (d *decoder) charge(n int) error {
@@ -128,7 +129,11 @@ func (d *decoder) lenString(limit int) (string, uint32, error) {
 	if err := d.charge(int(n)); err != nil {
 		return "", 0, err
 	}
-	b := make([]byte, n)
+	// One scratch buffer per message: only the final string is allocated.
+	if cap(d.scratch) < int(n) {
+		d.scratch = make([]byte, max(int(n), 256))
+	}
+	b := d.scratch[:n]
 	if _, err := io.ReadFull(d.r, b); err != nil {
 		return "", 0, noEOF(err)
 	}
