@@ -259,12 +259,21 @@ func (c *Client) call(ctx context.Context, req gwproto.Request) (gwproto.Respons
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.requestTimeout)
 		defer cancel()
 	}
+	// A context already done must not reach the write: a write cut short
+	// breaks the TLS stream for good. select alone may pick the semaphore.
+	if err := ctx.Err(); err != nil {
+		return gwproto.Response{}, fmt.Errorf("gwclient: %s: %w", req.Command, err)
+	}
 	select {
 	case c.wsem <- struct{}{}:
 	case <-ctx.Done():
 		return gwproto.Response{}, fmt.Errorf("gwclient: %s: %w", req.Command, ctx.Err())
 	case <-c.done:
 		return gwproto.Response{}, c.Err()
+	}
+	if err := ctx.Err(); err != nil {
+		<-c.wsem
+		return gwproto.Response{}, fmt.Errorf("gwclient: %s: %w", req.Command, err)
 	}
 	ch := make(chan result, 1)
 	c.mu.Lock()
