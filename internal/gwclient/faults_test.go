@@ -95,3 +95,11 @@ func TestStalledResponseTimesOut(t *testing.T) {
 		t.Fatalf("ended with %v, want ErrConnectionLost", err)
 	}
 }
+
+func TestPinMismatchIsErrPinMismatch(t *testing.T) {
+	srv, other := startSim(t), startSim(t)
+	_, err := Dial(ctxT(t), srv.Addr(), WithPinnedSHA256(leafPin(t, other)))
+	if !errors.Is(err, ErrPinMismatch) {
+		t.Fatalf("err = %v, want errors.Is ErrPinMismatch", err)
+	}
+}

@@ -194,9 +194,13 @@ func (s *Server) Close() error {
 	if ln != nil {
 		ln.Close()
 	}
+	// In parallel: one stuck client must not hold the others' goodbyes for
+	// its write timeout.
+	var bye sync.WaitGroup
 	for _, c := range all {
-		c.goodbye()
+		bye.Go(c.goodbye)
 	}
+	bye.Wait()
 	s.wg.Wait()
 	return nil
 }
