@@ -93,6 +93,13 @@ func (s *Store) Admit(ctx context.Context, l Login) (Decision, error) {
 		return Decision{}, err
 	}
 	if d, done := s.checkDevice(ctx, l, dev, found); done {
+		if d.Session != nil {
+			pool, err := s.GetPool(ctx, d.Session.Pool)
+			if err != nil {
+				return Decision{}, err
+			}
+			d.Pool = &pool
+		}
 		return d, nil
 	}
 	user, err := s.GetUser(ctx, l.UserID)

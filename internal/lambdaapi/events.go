@@ -1,0 +1,168 @@
+// Package lambdaapi owns the payloads of collabgw's Lambda functions and
+// the handlers behind them: authorize (admit a login), release (end a
+// session) and sweep (scheduled clean-up). The functions' main packages only
+// read the environment, build the clients and call lambda.Start with these
+// handlers.
+//
+// Handler rules: every handler takes the raw event and decodes it strictly
+// (unknown fields and missing required fields are a *BadEventError), so a
+// bad event never reaches the store and never causes a partial write.
+// Failures are typed (*BadEventError, *ConfigError, *UnavailableError) and
+// the Lambda runtime reports the type name as errorType. No payload carries
+// a password: it never leaves the edge.
+package lambdaapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/status"
+)
+
+// MaxEventBytes bounds an event; real ones are a few hundred bytes.
+const MaxEventBytes = 64 << 10
+
+// AuthorizeRequest asks to admit a login whose device handshake the edge
+// has verified.
+type AuthorizeRequest struct {
+	RequestID string `json:"requestId"`
+	DeviceID  string `json:"deviceId"`
+	// DevicePublicKey is the device's Noise static key (base64 in JSON).
+	DevicePublicKey []byte `json:"devicePublicKey"`
+	// DeviceTime is the timestamp from the device's login message.
+	DeviceTime    time.Time `json:"deviceTime"`
+	UserID        string    `json:"userId"`
+	ClientVersion string    `json:"clientVersion"`
+	EdgeTask      string    `json:"edgeTask"`
+	SourceAddr    string    `json:"sourceAddr"`
+	// ResumeTokenHash is the hash of the resume token the edge will issue.
+	ResumeTokenHash []byte `json:"resumeTokenHash,omitempty"`
+}
+
+func (r AuthorizeRequest) validate() error {
+	var missing []string
+	for name, v := range map[string]string{
+		"requestId": r.RequestID, "deviceId": r.DeviceID, "userId": r.UserID, "edgeTask": r.EdgeTask,
+	} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(r.DevicePublicKey) == 0 {
+		missing = append(missing, "devicePublicKey")
+	}
+	if r.DeviceTime.IsZero() {
+		missing = append(missing, "deviceTime")
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return &BadEventError{Reason: fmt.Sprintf("missing %v", missing)}
+	}
+	return nil
+}
+
+func (r AuthorizeRequest) login() admission.Login {
+	return admission.Login{
+		RequestID:       r.RequestID,
+		DeviceID:        r.DeviceID,
+		DevicePublicKey: r.DevicePublicKey,
+		DeviceTime:      r.DeviceTime,
+		UserID:          r.UserID,
+		ClientVersion:   r.ClientVersion,
+		Owner:           r.EdgeTask,
+		SourceAddr:      r.SourceAddr,
+		ResumeTokenHash: r.ResumeTokenHash,
+	}
+}
+
+// AuthorizeResponse is the decision. Session, Lease and GroupWise are set
+// only when Status is ACCEPTED.
+type AuthorizeResponse struct {
+	Status status.Code `json:"status"`
+	// Reason is a short machine-readable cause, for logs and metrics.
+	Reason    string                `json:"reason"`
+	Session   *admission.SessionRef `json:"session,omitempty"`
+	Lease     *Lease                `json:"lease,omitempty"`
+	GroupWise *GroupWise            `json:"groupwise,omitempty"`
+	// Ended lists sessions this login ended (evicted idle ones, or the
+	// device's replaced session); their edges learn it at the next
+	// heartbeat.
+	Ended []admission.Ended `json:"ended,omitempty"`
+}
+
+// Lease tells the edge how to keep the session alive.
+type Lease struct {
+	Expires          time.Time `json:"expires"`
+	DurationSeconds  int       `json:"durationSeconds"`
+	HeartbeatSeconds int       `json:"heartbeatSeconds"`
+	// IdleTimeoutSeconds lets the edge coalesce status writes to a fraction
+	// of it (0: no idle timeout).
+	IdleTimeoutSeconds int `json:"idleTimeoutSeconds"`
+}
+
+// GroupWise says where the edge logs the user in.
+type GroupWise struct {
+	Host      string `json:"host"`
+	Port      int    `json:"port"`
+	CARef     string `json:"caRef,omitempty"`
+	PinSHA256 string `json:"pinSha256,omitempty"`
+}
+
+// ReleaseRequest ends a session.
+type ReleaseRequest struct {
+	Session admission.SessionRef `json:"session"`
+	// Reason is recorded in the log line (e.g. "logout", "groupwise-rejected").
+	Reason string `json:"reason,omitempty"`
+}
+
+func (r ReleaseRequest) validate() error {
+	if r.Session.Pool == "" || r.Session.DeviceID == "" || r.Session.ID == "" {
+		return &BadEventError{Reason: "missing session.pool, session.deviceId or session.sessionId"}
+	}
+	return nil
+}
+
+// ReleaseResponse confirms a release; releasing a session that is already
+// gone is also a success.
+type ReleaseResponse struct {
+	Released bool `json:"released"`
+}
+
+// SweepRequest is the EventBridge scheduled event (only its source and
+// time are read; an empty object is also accepted for manual runs).
+type SweepRequest struct {
+	Version    string          `json:"version,omitempty"`
+	ID         string          `json:"id,omitempty"`
+	DetailType string          `json:"detail-type,omitempty"`
+	Source     string          `json:"source,omitempty"`
+	Account    string          `json:"account,omitempty"`
+	Time       time.Time       `json:"time,omitempty"`
+	Region     string          `json:"region,omitempty"`
+	Resources  []string        `json:"resources,omitempty"`
+	Detail     json.RawMessage `json:"detail,omitempty"`
+}
+
+// SweepResponse reports what the sweep did.
+type SweepResponse = admission.SweepReport
+
+// decode reads one JSON event strictly into v.
+func decode(raw []byte, v any) error {
+	if len(raw) > MaxEventBytes {
+		return &BadEventError{Reason: fmt.Sprintf("event of %d bytes exceeds %d", len(raw), MaxEventBytes)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &BadEventError{Reason: "malformed JSON: " + err.Error()}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &BadEventError{Reason: "malformed JSON: data after the event"}
+	}
+	return nil
+}
