@@ -4,10 +4,15 @@
 #   tofu      OpenTofu, built from its Go module (it has replace directives, so
 #             `go install` refuses it; `go build` inside a copy of the module works)
 #   tflint    with its bundled terraform ruleset (no plugin downloads)
-#   schema    the AWS provider schema JSON that npm @cdktf/provider-aws carries
+#   package   npm @cdktf/provider-aws, unpacked: its .jsii assembly and
+#             generated code carry the real AWS provider schema
+#   standin   the schema stand-in provider and its schema extractor
+#             (infra/providers/aws-schema), rebuilt every run from the Go
+#             build cache so they always match the source
 #
 # A tool already in the cache is not built again. On success the script prints
-# KEY=path lines on stdout (TOFU, TFLINT, AWS_SCHEMA); progress goes to stderr.
+# KEY=path lines on stdout (TOFU, TFLINT, AWS_PACKAGE, STANDIN_DIR); progress
+# goes to stderr.
 # The cache is $COLLABGW_CACHE_DIR, else <repo>/.cache.
 set -euo pipefail
 
@@ -37,7 +42,7 @@ if [ ! -x "$tofu" ]; then
 	cp -R "$dir" "$src"
 	chmod -R u+w "$src"
 	mkdir -p "$(dirname "$tofu")"
-	(cd "$src" && GOWORK=off GOFLAGS=-mod=mod nice -n 10 go build -trimpath -o "$tofu.tmp" ./cmd/tofu)
+	(cd "$src" && GOWORK=off GOFLAGS=-mod=mod nice -n 10 go build -trimpath -ldflags="-s -w -X github.com/opentofu/opentofu/version.dev=no" -o "$tofu.tmp" ./cmd/tofu)
 	mv "$tofu.tmp" "$tofu"
 fi
 
@@ -47,18 +52,22 @@ if [ ! -x "$tflint" ]; then
 	(cd "$outside" && GOWORK=off GOBIN=$(dirname "$tflint") nice -n 10 go install "github.com/terraform-linters/tflint@$TFLINT_VERSION")
 fi
 
-npmdir=$tools/cdktf-provider-aws-$PROVIDER_AWS_NPM_VERSION
-schema=$npmdir/schema.json
-if [ ! -s "$schema" ]; then
+pkgdir=$tools/cdktf-provider-aws-$PROVIDER_AWS_NPM_VERSION
+if [ ! -s "$pkgdir/package/.jsii" ]; then
 	log "fetching @cdktf/provider-aws@$PROVIDER_AWS_NPM_VERSION with npm (once)"
-	mkdir -p "$npmdir"
 	tarball=$(cd "$outside" && npm pack --silent "@cdktf/provider-aws@$PROVIDER_AWS_NPM_VERSION")
-	tar -xzf "$outside/$tarball" -C "$outside"
-	found=$(bash "$repo/scripts/infra-schema-path.sh" "$outside/package")
-	cp "$found" "$schema.tmp"
-	mv "$schema.tmp" "$schema"
+	rm -rf "$pkgdir.tmp" && mkdir -p "$pkgdir.tmp"
+	tar -xzf "$outside/$tarball" -C "$pkgdir.tmp"
+	rm -rf "$pkgdir" && mv "$pkgdir.tmp" "$pkgdir"
 fi
+
+standin=$tools/aws-schema-standin
+mkdir -p "$standin"
+(cd "$repo/infra/providers/aws-schema" &&
+	GOWORK=off nice -n 10 go build -trimpath -o "$standin/terraform-provider-aws" . &&
+	GOWORK=off nice -n 10 go build -trimpath -o "$standin/aws-schema-extract" ./cmd/aws-schema-extract)
 
 echo "TOFU=$tofu"
 echo "TFLINT=$tflint"
-echo "AWS_SCHEMA=$schema"
+echo "AWS_PACKAGE=$pkgdir/package"
+echo "STANDIN_DIR=$standin"

@@ -1,0 +1,19 @@
+output "function_names" {
+  description = "Name of each function, by manifest name (authorize, release, sweep)."
+  value       = { for name, fn in aws_lambda_function.this : name => fn.function_name }
+}
+
+output "function_arns" {
+  description = "ARN of each function, by manifest name."
+  value       = { for name, fn in aws_lambda_function.this : name => fn.arn }
+}
+
+output "role_arns" {
+  description = "ARN of each function's IAM role, by manifest name."
+  value       = { for name, role in aws_iam_role.this : name => role.arn }
+}
+
+output "log_group_names" {
+  description = "Name of each function's log group, by manifest name."
+  value       = { for name, group in aws_cloudwatch_log_group.this : name => group.name }
+}
