@@ -118,6 +118,10 @@ func Zip(bootstrap, zipPath string) error {
 
 // ModuleRoot finds the folder holding go.mod at or above dir.
 func ModuleRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("lambdabuild: %w", err)
+	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			return dir, nil

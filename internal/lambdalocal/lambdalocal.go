@@ -7,7 +7,6 @@
 package lambdalocal
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,8 +76,8 @@ type Runtime struct {
 	log   *slog.Logger
 	pools map[string]*pool
 
-	mu    sync.Mutex // guards inits
-	inits map[string][]time.Duration
+	mu    sync.Mutex // guards colds
+	colds map[string][]time.Duration
 }
 
 type pool struct {
@@ -89,6 +87,7 @@ type pool struct {
 }
 
 type instance struct {
+	warm   bool // has served an invoke; only touched by the invoke holding it
 	cmd    *exec.Cmd
 	url    string
 	exited chan struct{}
@@ -106,7 +105,7 @@ func Start(ctx context.Context, cfg Config) (*Runtime, error) {
 	if _, err := os.Stat(cfg.Emulator); err != nil {
 		return nil, fmt.Errorf("lambdalocal: emulator: %w", err)
 	}
-	r := &Runtime{log: cfg.Log, pools: map[string]*pool{}, inits: map[string][]time.Duration{}}
+	r := &Runtime{log: cfg.Log, pools: map[string]*pool{}, colds: map[string][]time.Duration{}}
 	for _, fn := range cfg.Functions {
 		if _, err := os.Stat(fn.Bootstrap); err != nil {
 			r.Close()
@@ -130,8 +129,6 @@ func Start(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	return r, nil
 }
-
-var initDuration = regexp.MustCompile(`REPORT RequestId: \S+\s+Init Duration: ([0-9.]+) ms`)
 
 func (r *Runtime) startInstance(ctx context.Context, cfg Config, fn Function) (*instance, error) {
 	apiAddr, err := freeAddr()
@@ -164,20 +161,7 @@ func (r *Runtime) startInstance(ctx context.Context, cfg Config, fn Function) (*
 	}
 	inst := &instance{cmd: cmd, url: "http://" + rieAddr + "/2015-03-31/functions/function/invocations", exited: make(chan struct{})}
 	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			if m := initDuration.FindStringSubmatch(line); m != nil {
-				if ms, err := strconv.ParseFloat(m[1], 64); err == nil {
-					r.mu.Lock()
-					r.inits[fn.Name] = append(r.inits[fn.Name], time.Duration(ms*float64(time.Millisecond)))
-					r.mu.Unlock()
-				}
-			}
-			fmt.Fprintln(cfg.Output, line)
-		}
-		_, _ = io.Copy(io.Discard, out)
+		_, _ = io.Copy(cfg.Output, out)
 		inst.err = cmd.Wait()
 		close(inst.exited)
 	}()
@@ -188,12 +172,13 @@ func (r *Runtime) startInstance(ctx context.Context, cfg Config, fn Function) (*
 	return inst, nil
 }
 
-// InitDurations returns the init durations the emulators reported for a
-// function so far (one per emulator that has served an invoke).
-func (r *Runtime) InitDurations(name string) []time.Duration {
+// ColdStarts returns how long each emulator's first invoke of a function
+// took: the function process's start-up and init plus one invoke. (The
+// emulator's own "Init Duration" only times its bookkeeping.)
+func (r *Runtime) ColdStarts(name string) []time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]time.Duration(nil), r.inits[name]...)
+	return append([]time.Duration(nil), r.colds[name]...)
 }
 
 // Invoke runs one synchronous invoke of a function.
@@ -220,9 +205,16 @@ func (r *Runtime) Invoke(ctx context.Context, name string, payload []byte) (Resu
 	if err != nil {
 		return Result{}, fmt.Errorf("lambdalocal: %w", err)
 	}
+	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return Result{}, fmt.Errorf("lambdalocal: invoke %s: %w", name, err)
+	}
+	if !inst.warm {
+		inst.warm = true
+		r.mu.Lock()
+		r.colds[name] = append(r.colds[name], time.Since(start))
+		r.mu.Unlock()
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxPayload+1))

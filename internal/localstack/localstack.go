@@ -1,6 +1,10 @@
-// Package localstack runs collabgw's local stack in one supervised
-// process: DynamoDB Local with the collabgw table and a demo seed (a pool
-// and its users), stopped together on Ctrl-C.
+// Package localstack runs collabgw's whole local stack in one supervised
+// process, for `make run` and for end-to-end tests: DynamoDB Local with the
+// collabgw table and a demo seed (a pool, users, device keys, a gateway
+// key), the GroupWise Messenger simulator (or an existing server), the
+// function binaries under the Lambda Runtime Interface Emulator behind a
+// local Lambda Invoke endpoint, the sweep on its schedule, and the edge when
+// one is plugged in. Close stops every part.
 package localstack
 
 import (
@@ -10,126 +14,386 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/ddblocal"
 	"github.com/collabgw/collabgw/internal/dynamotest"
+	"github.com/collabgw/collabgw/internal/gwsim"
+	"github.com/collabgw/collabgw/internal/lambdabuild"
+	"github.com/collabgw/collabgw/internal/lambdalocal"
+	"github.com/collabgw/collabgw/internal/manifest"
 )
 
 // Defaults of the local stack.
 const (
 	DefaultDataDir    = ".local"
 	DefaultDynamoAddr = "127.0.0.1:8000"
+	DefaultLambdaAddr = "127.0.0.1:3001" // where `sam local start-lambda` listens
+	DefaultEdgeAddr   = "127.0.0.1:3101"
 	DefaultTable      = "collabgw"
 	DefaultPool       = "demo"
 	DefaultDemoUsers  = 10
 	DefaultGroupWise  = "127.0.0.1:8300"
+	DefaultSweepEvery = time.Minute
+	// LocalRegion and the static credentials below are what the local
+	// functions and clients use; DynamoDB Local accepts any.
+	LocalRegion = "us-east-1"
+	localKeyID  = "local"
 )
 
 // Config describes the stack to run.
 type Config struct {
-	// DataDir holds DynamoDB Local's data; ignored when InMemory.
-	DataDir    string
+	// DataDir holds DynamoDB Local's data, the keys, the simulator's CA and
+	// the built binaries.
+	DataDir string
+	// InMemory keeps no DynamoDB data (keys are still written to DataDir).
 	InMemory   bool
 	DynamoAddr string
+	LambdaAddr string
 	Table      string
 	// CacheDir holds the DynamoDB Local install.
-	CacheDir  string
-	Pool      admission.PoolConfig
-	DemoUsers int
+	CacheDir string
+	Pool     admission.PoolConfig
+	// ExternalGroupWise, when true, uses the server Pool.GroupWise names;
+	// otherwise the simulator runs on SimulatorAddr and the pool points at it.
+	ExternalGroupWise bool
+	SimulatorAddr     string
+	DemoUsers         int
+	// Lease and Heartbeat override the session lease (0: defaults).
+	Lease, Heartbeat time.Duration
+	// SweepEvery is how often the sweep function runs (0: every minute).
+	SweepEvery time.Duration
+	// FunctionInstances is the number of emulators per function (0: 2).
+	FunctionInstances int
+	// StartEdge, when set, starts the edge once everything else runs.
+	StartEdge func(ctx context.Context, s *Stack) (Edge, error)
 	Log       *slog.Logger
-	// Ready receives the one "ready" line.
-	Ready io.Writer
+	// FunctionOutput receives the functions' own log lines (nil: discard).
+	FunctionOutput io.Writer
 }
 
-// Run starts the stack, seeds it, prints the ready line and runs until ctx
-// ends or a child process dies.
-func Run(ctx context.Context, cfg Config) error {
+// Edge is a running edge plugged into the stack.
+type Edge interface {
+	Addr() string
+	Close() error
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	Config         Config
+	DynamoEndpoint string
+	LambdaEndpoint string
+	// GroupWiseAddr is the pool's GroupWise server; GroupWiseCAFile its CA
+	// (the simulator's, when it runs).
+	GroupWiseAddr   string
+	GroupWiseCAFile string
+	// GatewayKeyFile and GatewayPubFile are the edge's Noise key pair.
+	GatewayKeyFile, GatewayPubFile string
+	// DeviceKeyDir holds each demo user's device key pair, <user>.key/.pub.
+	DeviceKeyDir string
+	Store        *admission.Store
+	Functions    *lambdalocal.Runtime
+	Simulator    *gwsim.Server
+	Edge         Edge
+
+	ddb       *ddblocal.Process
+	lambdaSrv *http.Server
+	stopSweep context.CancelFunc
+	sweepDone chan struct{}
+	failed    chan error // a part that died
+	closeOnce sync.Once
+}
+
+// Start starts the stack. On error everything started is stopped.
+func Start(ctx context.Context, cfg Config) (*Stack, error) {
+	cfg = withDefaults(cfg)
 	if cfg.DemoUsers < 0 || cfg.DemoUsers > 100000 {
-		return fmt.Errorf("localstack: --demo-users must be between 0 and 100000")
+		return nil, errors.New("localstack: demo users must be between 0 and 100000")
 	}
-	if _, err := cfg.Pool.Normalized(); err != nil {
-		return err
+	if cfg.ExternalGroupWise {
+		if _, err := cfg.Pool.Normalized(); err != nil {
+			return nil, err
+		}
 	}
-	ddbCfg := ddblocal.Config{CacheDir: cfg.CacheDir, Addr: cfg.DynamoAddr, Log: logWriter{cfg.Log, "dynamodb"}}
+	s := &Stack{Config: cfg, failed: make(chan error, 8)}
+	if err := s.start(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.Table == "" {
+		cfg.Table = DefaultTable
+	}
+	if cfg.SweepEvery == 0 {
+		cfg.SweepEvery = DefaultSweepEvery
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease, cfg.Heartbeat = admission.DefaultLeaseDuration, admission.DefaultHeartbeatInterval
+	}
+	return cfg
+}
+
+func (s *Stack) start(ctx context.Context) error {
+	cfg := s.Config
+	log := cfg.Log
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("localstack: data dir: %w", err)
+	}
+
+	// DynamoDB Local, the table and the store.
+	ddbCfg := ddblocal.Config{CacheDir: cfg.CacheDir, Addr: cfg.DynamoAddr, Log: logWriter{log, "dynamodb"}}
 	if !cfg.InMemory {
 		ddbCfg.DataDir = filepath.Join(cfg.DataDir, "dynamodb")
 	}
-	cfg.Log.Info("starting DynamoDB Local", "addr", cfg.DynamoAddr, "in_memory", cfg.InMemory)
+	log.Info("starting DynamoDB Local", "addr", cfg.DynamoAddr, "in_memory", cfg.InMemory)
 	ddb, err := ddblocal.Start(ctx, ddbCfg)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		cfg.Log.Info("stopping DynamoDB Local")
-		_ = ddb.Stop()
+	s.ddb, s.DynamoEndpoint = ddb, ddb.Endpoint()
+	s.watch("DynamoDB Local", ddb.Exited(), ddb.Err)
+	client := dynamotest.NewClient(s.DynamoEndpoint)
+	if err := admission.CreateTable(ctx, client, cfg.Table); err != nil {
+		return err
+	}
+	if s.Store, err = admission.New(client, cfg.Table, admission.WithLease(cfg.Lease, cfg.Heartbeat), admission.WithLogger(log)); err != nil {
+		return err
+	}
+
+	// GroupWise: the simulator, unless an existing server was named.
+	pool := cfg.Pool
+	if pool.GroupWise.Host == "" {
+		pool.GroupWise.Host = "127.0.0.1" // replaced by the simulator's address below
+	}
+	if !cfg.ExternalGroupWise {
+		if err := s.startSimulator(ctx, &pool); err != nil {
+			return err
+		}
+	}
+	s.GroupWiseAddr = net.JoinHostPort(pool.GroupWise.Host, strconv.Itoa(pool.GroupWise.Port))
+	if s.GroupWiseCAFile == "" {
+		s.GroupWiseCAFile = pool.GroupWise.CARef
+	}
+
+	// Seed: pool, users, device keys, the gateway key.
+	if s.Config.Pool, err = s.seed(ctx, pool); err != nil {
+		return err
+	}
+
+	// Functions behind the local Invoke endpoint, and the sweep schedule.
+	if err := s.startFunctions(ctx); err != nil {
+		return err
+	}
+	s.startSweep()
+
+	if cfg.StartEdge != nil {
+		if s.Edge, err = cfg.StartEdge(ctx, s); err != nil {
+			return fmt.Errorf("localstack: start edge: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Stack) startSimulator(ctx context.Context, pool *admission.PoolConfig) error {
+	addr := s.Config.SimulatorAddr
+	if addr == "" {
+		addr = DefaultGroupWise
+	}
+	sim, err := gwsim.New(gwsim.WithDemoUsers(max(s.Config.DemoUsers, 1)), gwsim.WithLogger(s.Config.Log.With("from", "gwsim")))
+	if err != nil {
+		return err
+	}
+	if err := sim.Start(ctx, addr); err != nil {
+		return fmt.Errorf("localstack: GroupWise simulator on %s: %w", addr, err)
+	}
+	s.Simulator = sim
+	caFile := filepath.Join(s.Config.DataDir, "groupwise-ca.pem")
+	if err := sim.WriteCA(caFile); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(caFile)
+	if err != nil {
+		return fmt.Errorf("localstack: %w", err)
+	}
+	pool.GroupWise.CARef, s.GroupWiseCAFile = abs, abs
+	// The simulator may have been given port 0: point the pool at the real one.
+	host, port, err := net.SplitHostPort(sim.Addr())
+	if err != nil {
+		return fmt.Errorf("localstack: simulator address: %w", err)
+	}
+	pool.GroupWise.Host = host
+	pool.GroupWise.Port, _ = strconv.Atoi(port)
+	return nil
+}
+
+func (s *Stack) startFunctions(ctx context.Context) error {
+	cfg := s.Config
+	root, err := lambdabuild.ModuleRoot(".")
+	if err != nil {
+		return err
+	}
+	binDir := filepath.Join(cfg.DataDir, "bin")
+	cfg.Log.Info("building the functions and the Lambda emulator", "dir", binDir)
+	bins, err := lambdabuild.BuildFunctions(ctx, root, lambdabuild.Target{}, binDir)
+	if err != nil {
+		return err
+	}
+	emulator := filepath.Join(binDir, "aws-lambda-rie")
+	if err := lambdabuild.BuildEmulator(ctx, root, emulator); err != nil {
+		return err
+	}
+	env := s.FunctionEnv()
+	var fns []lambdalocal.Function
+	for _, b := range bins {
+		fns = append(fns, lambdalocal.Function{Name: b.Function, Bootstrap: b.Path, Env: env, Instances: cfg.FunctionInstances})
+	}
+	rt, err := lambdalocal.Start(ctx, lambdalocal.Config{Emulator: emulator, Functions: fns, Log: cfg.Log, Output: cfg.FunctionOutput})
+	if err != nil {
+		return err
+	}
+	s.Functions = rt
+	addr := cfg.LambdaAddr
+	if addr == "" {
+		addr = DefaultLambdaAddr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("localstack: Lambda endpoint on %s: %w", addr, err)
+	}
+	s.LambdaEndpoint = "http://" + ln.Addr().String()
+	s.lambdaSrv = &http.Server{Handler: rt.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.lambdaSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.failed <- fmt.Errorf("localstack: Lambda endpoint: %w", err)
+		}
 	}()
+	return nil
+}
 
-	client := dynamotest.NewClient(ddb.Endpoint())
-	setupCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if err := admission.CreateTable(setupCtx, client, cfg.Table); err != nil {
-		return err
+// FunctionEnv is the environment the functions run with locally.
+func (s *Stack) FunctionEnv() []string {
+	return []string{
+		manifest.EnvTable + "=" + s.Config.Table,
+		manifest.EnvLeaseSeconds + "=" + strconv.Itoa(int(s.Config.Lease.Seconds())),
+		manifest.EnvHeartbeatSeconds + "=" + strconv.Itoa(int(s.Config.Heartbeat.Seconds())),
+		manifest.EnvLogLevel + "=info",
+		"AWS_REGION=" + LocalRegion,
+		"AWS_ACCESS_KEY_ID=" + localKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + localKeyID,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + s.DynamoEndpoint,
 	}
-	store, err := admission.New(client, cfg.Table, admission.WithLogger(cfg.Log))
-	if err != nil {
-		return err
-	}
-	pool, err := Seed(setupCtx, store, cfg.Pool, cfg.DemoUsers)
-	if err != nil {
-		return err
-	}
-	limit := "none"
-	if pool.MaxSessions > 0 {
-		limit = strconv.Itoa(pool.MaxSessions)
-	}
-	fmt.Fprintf(cfg.Ready, "ready dynamodb=%s table=%s pool=%s max_sessions=%s protocol_limit=%d groupwise=%s demo_users=%d\n",
-		ddb.Endpoint(), cfg.Table, pool.Name, limit, pool.ProtocolLimit,
-		net.JoinHostPort(pool.GroupWise.Host, strconv.Itoa(pool.GroupWise.Port)), cfg.DemoUsers)
+}
 
+// startSweep invokes the sweep function on its schedule, as EventBridge does.
+func (s *Stack) startSweep() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopSweep, s.sweepDone = cancel, make(chan struct{})
+	go func() {
+		defer close(s.sweepDone)
+		t := time.NewTicker(s.Config.SweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				if _, err := s.Sweep(ctx, now); err != nil && ctx.Err() == nil {
+					s.Config.Log.Warn("scheduled sweep failed", "err", err)
+				}
+			}
+		}
+	}()
+}
+
+// Sweep invokes the sweep function once with a scheduled event for now.
+func (s *Stack) Sweep(ctx context.Context, now time.Time) (lambdalocal.Result, error) {
+	event := fmt.Sprintf(`{"version":"0","id":"local-%d","detail-type":"Scheduled Event","source":"aws.events","account":"000000000000","time":%q,"region":%q,"resources":[],"detail":{}}`,
+		now.UnixNano(), now.UTC().Format(time.RFC3339), LocalRegion)
+	res, err := s.Functions.Invoke(ctx, manifest.FunctionSweep, []byte(event))
+	if err == nil && res.FunctionError != "" {
+		err = fmt.Errorf("localstack: sweep failed: %s", res.Payload)
+	}
+	return res, err
+}
+
+// Wait runs until ctx ends or a part of the stack dies.
+func (s *Stack) Wait(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		return nil
-	case <-ddb.Exited():
-		return fmt.Errorf("localstack: DynamoDB Local exited: %w", errors.Join(ddb.Err(), errors.New("see its log lines above")))
+	case err := <-s.failed:
+		return err
 	}
 }
 
-// DemoUserID is the id of the i-th demo user (from 1): user0001, user0002…
-func DemoUserID(i int) string { return fmt.Sprintf("user%04d", i) }
+// watch reports a child process that exits before Close.
+func (s *Stack) watch(name string, exited <-chan struct{}, why func() error) {
+	go func() {
+		<-exited
+		s.failed <- fmt.Errorf("localstack: %s exited: %w", name, errors.Join(why(), errors.New("see its log lines")))
+	}()
+}
 
-// Seed stores the pool and n permitted demo users in it. It is idempotent:
-// running the stack again keeps the data and refreshes the policy.
-func Seed(ctx context.Context, store *admission.Store, pool admission.PoolConfig, n int) (admission.PoolConfig, error) {
-	pool, err := store.PutPool(ctx, pool)
-	if err != nil {
-		return pool, err
-	}
-	for i := 1; i <= n; i++ {
-		if err := store.PutUser(ctx, admission.User{ID: DemoUserID(i), Pool: pool.Name, Permitted: true}); err != nil {
-			return pool, err
+// Close stops every part, the edge first so it can release its sessions.
+func (s *Stack) Close() {
+	s.closeOnce.Do(func() {
+		log := s.Config.Log
+		if s.Edge != nil {
+			log.Info("stopping the edge")
+			if err := s.Edge.Close(); err != nil {
+				log.Warn("edge stop", "err", err)
+			}
 		}
-	}
-	return pool, nil
+		if s.stopSweep != nil {
+			s.stopSweep()
+			<-s.sweepDone
+		}
+		if s.lambdaSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = s.lambdaSrv.Shutdown(ctx)
+			cancel()
+		}
+		if s.Functions != nil {
+			log.Info("stopping the functions")
+			s.Functions.Close()
+		}
+		if s.Simulator != nil {
+			log.Info("stopping the GroupWise simulator")
+			_ = s.Simulator.Close()
+		}
+		if s.ddb != nil {
+			log.Info("stopping DynamoDB Local")
+			_ = s.ddb.Stop()
+		}
+	})
 }
 
-// logWriter turns a child process's output into log lines.
+// logWriter turns a child process's output into debug log lines.
 type logWriter struct {
 	log  *slog.Logger
 	from string
 }
 
 func (w logWriter) Write(p []byte) (int, error) {
-	w.log.Debug(string(trimNewline(p)), "from", w.from)
-	return len(p), nil
-}
-
-func trimNewline(p []byte) []byte {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
+	line := p
+	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
 	}
-	return p
+	w.log.Debug(string(line), "from", w.from)
+	return len(p), nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,6 +41,7 @@ func Run(fn Function) {
 }
 
 func run(fn Function) error {
+	started := time.Now()
 	env, err := lambdaapi.EnvFrom(os.Getenv)
 	if err != nil {
 		return err
@@ -57,22 +59,19 @@ func run(fn Function) error {
 	if err != nil {
 		return err
 	}
+	var handle func(ctx context.Context, raw json.RawMessage) (any, error)
 	switch fn {
 	case Authorize:
-		lambda.Start(func(ctx context.Context, raw json.RawMessage) (lambdaapi.AuthorizeResponse, error) {
-			return h.Authorize(ctx, raw)
-		})
+		handle = func(ctx context.Context, raw json.RawMessage) (any, error) { return h.Authorize(ctx, raw) }
 	case Release:
-		lambda.Start(func(ctx context.Context, raw json.RawMessage) (lambdaapi.ReleaseResponse, error) {
-			return h.Release(ctx, raw)
-		})
+		handle = func(ctx context.Context, raw json.RawMessage) (any, error) { return h.Release(ctx, raw) }
 	case Sweep:
-		lambda.Start(func(ctx context.Context, raw json.RawMessage) (lambdaapi.SweepResponse, error) {
-			return h.Sweep(ctx, raw)
-		})
+		handle = func(ctx context.Context, raw json.RawMessage) (any, error) { return h.Sweep(ctx, raw) }
 	default:
 		return fmt.Errorf("unknown function %d", fn)
 	}
+	log.Info("init complete", "init_ms", float64(time.Since(started).Microseconds())/1000)
+	lambda.StartWithOptions(rawHandler(handle), lambda.WithEnableSIGTERM())
 	return nil
 }
 
@@ -97,4 +96,22 @@ func dynamoFromEnv(getenv func(string) string) (*dynamodb.Client, error) {
 			o.BaseEndpoint = aws.String(ep)
 		}
 	}), nil
+}
+
+// rawHandler hands the handler the raw event, so that even malformed JSON
+// comes back as a typed *BadEventError rather than the runtime's own
+// decoding error.
+type rawHandler func(ctx context.Context, raw json.RawMessage) (any, error)
+
+// Invoke implements lambda.Handler.
+func (h rawHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := h(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode answer: %w", err)
+	}
+	return b, nil
 }
