@@ -9,13 +9,29 @@ GOLANGCI_VERSION := v2.15.0
 GOLANGCI   := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 export COLLABGW_CACHE_DIR := $(CACHE)
 
-.PHONY: help run test check fmt-check vet lint tidy-check gotest fuzz deps
+.PHONY: help run test check fmt-check vet lint tidy-check gotest fuzz deps build invoke build-Authorize build-Release build-Sweep
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 run: ## start the whole local stack (Ctrl-C stops it)
 	go run ./cmd/collabgw local
+
+build: ## build the functions for Lambda: dist/arm64/<name>/bootstrap and dist/<name>.zip
+	go run ./cmd/collabgw build --arch arm64 --out dist
+
+invoke: ## invoke a function of the running stack: make invoke FN=authorize EVENT=events/authorize-accept.json
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=authorize EVENT=events/authorize-accept.json"; exit 2; }
+	go run ./cmd/collabgw invoke --function $(FN) --event $(EVENT)
+
+# `sam build` (BuildMethod: makefile) runs build-<LogicalId> with ARTIFACTS_DIR set.
+LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags="-s -w"
+build-Authorize:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/authorize
+build-Release:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/release
+build-Sweep:
+	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sweep
 
 test: check gotest fuzz ## every check and every test (what CI runs)
 

@@ -50,6 +50,8 @@ func newRootCmd() *cobra.Command {
 	// Subcommands, one file each.
 	root.AddCommand(
 		newLocalCmd(),
+		newBuildCmd(),
+		newInvokeCmd(),
 		newDeviceCmd(),
 		newGWSimCmd(),
 	)
