@@ -9,7 +9,7 @@ GOLANGCI_VERSION := v2.15.0
 GOLANGCI   := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 export COLLABGW_CACHE_DIR := $(CACHE)
 
-.PHONY: help run test check fmt-check vet lint tidy-check gotest fuzz deps build invoke build-Authorize build-Release build-Sweep
+.PHONY: help run test check fmt-check vet lint tidy-check gotest fuzz deps build invoke infra-tools infra-check stand-in-check build-Authorize build-Release build-Sweep
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,7 +35,7 @@ build-Sweep:
 
 test: check gotest fuzz ## every check and every test (what CI runs)
 
-check: fmt-check vet lint tidy-check ## style checks only
+check: fmt-check vet lint tidy-check stand-in-check ## style checks only
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
@@ -56,8 +56,19 @@ tidy-check:
 deps: ## install what the tests need from Debian (libpurple for the Pidgin proof)
 	bash scripts/deps.sh
 
-gotest: deps
+infra-tools: ## build OpenTofu, tflint and the AWS schema stand-in provider into .cache (once)
+	bash scripts/infra-tools.sh >/dev/null
+
+infra-check: infra-tools ## validate infra/: fmt, init, validate, tflint, tofu test with mocks
+	go test -count=1 -v ./infra/...
+
+# The AWS schema stand-in provider is its own Go module (infra/providers/aws-schema).
+stand-in-check: $(GOLANGCI)
+	cd infra/providers/aws-schema && go vet ./... && go mod tidy -diff && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...
+
+gotest: deps infra-tools
 	go test -race -timeout 30m ./...
+	cd infra/providers/aws-schema && go test ./...
 
 fuzz: ## run every fuzz target for FUZZTIME (default 5s) each
 	bash scripts/fuzz.sh

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -10,11 +11,16 @@ import (
 	"github.com/collabgw/collabgw/internal/status"
 )
 
-// BenchmarkAdmit measures admissions against DynamoDB Local with 32
+// BenchmarkAdmit measures admissions against DynamoDB Local with 1 and 32
 // concurrent callers: each admits a session for its own device and releases
 // it, so every admission takes a new slot of a pool with a maximum.
 func BenchmarkAdmit(b *testing.B) {
-	const callers = 32
+	for _, callers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) { benchmarkAdmit(b, callers) })
+	}
+}
+
+func benchmarkAdmit(b *testing.B, callers int) {
 	e := newEnv(b)
 	e.pool(PoolConfig{MaxSessions: 1000, IdleTimeout: time.Minute})
 	users := e.users("b", callers, "main")
