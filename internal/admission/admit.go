@@ -88,10 +88,18 @@ func (s *Store) Admit(ctx context.Context, l Login) (Decision, error) {
 	if err := l.validate(); err != nil {
 		return Decision{}, err
 	}
-	dev, found, err := s.getDevice(ctx, l.DeviceID)
+	// Reads are batched: a login costs three round trips to DynamoDB when
+	// nothing needs evicting (device and user; pool, counter and the
+	// device's old session; the admission transaction).
+	var (
+		dev  deviceItem
+		user userItem
+	)
+	got, err := s.getAll(ctx, "get device and user", []key{deviceKey(l.DeviceID), userKey(l.UserID)}, []any{&dev, &user})
 	if err != nil {
 		return Decision{}, err
 	}
+	found := got[0]
 	if d, done := s.checkDevice(ctx, l, dev, found); done {
 		if d.Session != nil {
 			pool, err := s.GetPool(ctx, d.Session.Pool)
@@ -102,20 +110,15 @@ func (s *Store) Admit(ctx context.Context, l Login) (Decision, error) {
 		}
 		return d, nil
 	}
-	user, err := s.GetUser(ctx, l.UserID)
-	if err != nil && !isNotFound(err) {
-		return Decision{}, err
-	}
-	if err != nil || !user.Permitted {
+	if !got[1] || !user.Permitted {
 		return refuse(status.NotPermitted, "user-not-permitted"), nil
 	}
-	pool, err := s.GetPool(ctx, user.Pool)
-	if err != nil {
-		return Decision{}, err
-	}
 
-	var ended []Ended
-	var lastErr error
+	var (
+		pool    PoolConfig
+		ended   []Ended
+		lastErr error
+	)
 	for attempt := 0; attempt < s.maxAttempts; attempt++ {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
@@ -129,22 +132,9 @@ func (s *Store) Admit(ctx context.Context, l Login) (Decision, error) {
 				return d, nil
 			}
 		}
-		var counter counterItem
-		if found, err := s.get(ctx, "get counter", counterKey(pool.Name), &counter); err != nil {
+		counter, old, err := s.readSlots(ctx, dev, user.Pool, &pool, attempt == 0)
+		if err != nil {
 			return Decision{}, err
-		} else if !found {
-			return Decision{}, fmt.Errorf("%w: pool %q has no counter", ErrUnknownPool, pool.Name)
-		}
-		var old *sessionItem
-		if dev.SessionID != "" {
-			var it sessionItem
-			found, err := s.get(ctx, "get session", sessionKey(dev.SessionPool, l.DeviceID), &it)
-			if err != nil {
-				return Decision{}, err
-			}
-			if found && it.ID == dev.SessionID {
-				old = &it
-			}
 		}
 		replacing := old != nil && old.Pool == pool.Name
 		if !replacing && counter.Live >= pool.limit() {
@@ -194,6 +184,41 @@ func (s *Store) Admit(ctx context.Context, l Login) (Decision, error) {
 		return Decision{}, unavailable("admit", lastErr)
 	}
 	return Decision{}, fmt.Errorf("%w: admit request %s", ErrContention, l.RequestID)
+}
+
+// readSlots reads, in one batch, the pool's counter, the device's current
+// session (old, when it still exists) and, when withConfig, the pool's
+// configuration into pool.
+func (s *Store) readSlots(ctx context.Context, dev deviceItem, poolName string, pool *PoolConfig, withConfig bool) (counterItem, *sessionItem, error) {
+	var (
+		counter counterItem
+		cfg     configItem
+		old     sessionItem
+	)
+	keys, outs := []key{counterKey(poolName)}, []any{&counter}
+	if withConfig {
+		keys, outs = append(keys, configKey(poolName)), append(outs, &cfg)
+	}
+	if dev.SessionID != "" {
+		keys, outs = append(keys, sessionKey(dev.SessionPool, dev.ID)), append(outs, &old)
+	}
+	got, err := s.getAll(ctx, "get pool state", keys, outs)
+	if err != nil {
+		return counter, nil, err
+	}
+	if withConfig {
+		if !got[1] {
+			return counter, nil, fmt.Errorf("%w: %q", ErrUnknownPool, poolName)
+		}
+		*pool = cfg.config()
+	}
+	if !got[0] {
+		return counter, nil, fmt.Errorf("%w: pool %q has no counter", ErrUnknownPool, poolName)
+	}
+	if dev.SessionID != "" && got[len(got)-1] && old.ID == dev.SessionID {
+		return counter, &old, nil
+	}
+	return counter, nil, nil
 }
 
 // checkDevice applies the device rules. done is true when d is the answer:
@@ -388,5 +413,3 @@ func requestToken(requestID string, attempt int) string {
 	sum := sha256.Sum256([]byte(requestID + "/" + strconv.Itoa(attempt)))
 	return hex.EncodeToString(sum[:16])
 }
-
-func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -65,6 +65,11 @@ func (f *faultyDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...
 	return out, err
 }
 
+func (f *faultyDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, o ...func(*dynamodb.Options)) (out *dynamodb.BatchGetItemOutput, err error) {
+	err = f.apply("GetItem", func() (e error) { out, e = f.DynamoDB.BatchGetItem(ctx, in, o...); return e })
+	return out, err
+}
+
 func (f *faultyDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (out *dynamodb.QueryOutput, err error) {
 	err = f.apply("Query", func() (e error) { out, e = f.DynamoDB.Query(ctx, in, o...); return e })
 	return out, err

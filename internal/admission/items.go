@@ -205,6 +205,55 @@ func (s *Store) get(ctx context.Context, op string, k key, out any) (found bool,
 	return true, nil
 }
 
+// getAll reads items with strong consistency in one BatchGetItem (and its
+// retries of unprocessed keys); outs[i] receives keys[i]'s item, found[i]
+// says whether it exists. The keys must be distinct.
+func (s *Store) getAll(ctx context.Context, op string, keys []key, outs []any) (found []bool, err error) {
+	pending := make([]map[string]types.AttributeValue, len(keys))
+	for i, k := range keys {
+		pending[i] = k.av()
+	}
+	index := make(map[key]int, len(keys))
+	for i, k := range keys {
+		index[k] = i
+	}
+	found = make([]bool, len(keys))
+	for attempt := 0; len(pending) > 0; attempt++ {
+		if attempt > 0 {
+			if attempt == s.maxAttempts {
+				return nil, fmt.Errorf("%w: %s: keys left unprocessed", ErrUnavailable, op)
+			}
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
+		res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+			RequestItems: map[string]types.KeysAndAttributes{
+				s.table: {Keys: pending, ConsistentRead: aws.Bool(true)},
+			},
+		})
+		if err != nil {
+			return nil, unavailable(op, err)
+		}
+		for _, item := range res.Responses[s.table] {
+			var k key
+			if err := attributevalue.UnmarshalMap(item, &k); err != nil {
+				return nil, fmt.Errorf("admission: %s: decode key: %w", op, err)
+			}
+			i, ok := index[k]
+			if !ok {
+				return nil, fmt.Errorf("admission: %s: unexpected item %s/%s", op, k.PK, k.SK)
+			}
+			if err := attributevalue.UnmarshalMap(item, outs[i]); err != nil {
+				return nil, fmt.Errorf("admission: %s: decode item %s/%s: %w", op, k.PK, k.SK, err)
+			}
+			found[i] = true
+		}
+		pending = res.UnprocessedKeys[s.table].Keys
+	}
+	return found, nil
+}
+
 func mustMarshal(v any) map[string]types.AttributeValue {
 	m, err := attributevalue.MarshalMap(v)
 	if err != nil {

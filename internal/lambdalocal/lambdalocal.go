@@ -33,11 +33,8 @@ const (
 	maxPayload     = 6 << 20 // Lambda's synchronous payload limit
 )
 
-// ErrUnknownFunction: no function of that name is served.
+// ErrUnknownFunction means no function of that name is served.
 var ErrUnknownFunction = errors.New("lambdalocal: unknown function")
-
-// ErrClosed: the runtime was closed.
-var ErrClosed = errors.New("lambdalocal: closed")
 
 // Function is one function to serve.
 type Function struct {
@@ -196,7 +193,7 @@ func (r *Runtime) Invoke(ctx context.Context, name string, payload []byte) (Resu
 	defer func() { p.idle <- inst }()
 	select {
 	case <-inst.exited:
-		return Result{}, fmt.Errorf("lambdalocal: %s emulator exited: %v", name, inst.err)
+		return Result{}, fmt.Errorf("lambdalocal: %s emulator exited: %w", name, inst.err)
 	default:
 	}
 	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout+5*time.Second)

@@ -24,7 +24,7 @@ import (
 var (
 	stackOnce sync.Once
 	shared    *Stack
-	stackErr  error
+	errStart  error
 )
 
 func TestMain(m *testing.M) {
@@ -40,17 +40,17 @@ func startStack(t *testing.T) *Stack {
 	stackOnce.Do(func() {
 		cache, err := dynamotest.CacheDir()
 		if err != nil {
-			stackErr = err
+			errStart = err
 			return
 		}
 		dir, err := os.MkdirTemp("", "collabgw-localstack-")
 		if err != nil {
-			stackErr = err
+			errStart = err
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		shared, stackErr = Start(ctx, Config{
+		shared, errStart = Start(ctx, Config{
 			DataDir:       dir,
 			InMemory:      true,
 			CacheDir:      cache,
@@ -61,8 +61,8 @@ func startStack(t *testing.T) *Stack {
 			SweepEvery:    time.Hour,
 		})
 	})
-	if stackErr != nil {
-		t.Fatalf("start the local stack: %v", stackErr)
+	if errStart != nil {
+		t.Fatalf("start the local stack: %v", errStart)
 	}
 	return shared
 }

@@ -53,8 +53,8 @@ var Functions = []Program{
 		Name: FunctionAuthorize,
 		Env:  commonEnv,
 		TableActions: []string{
-			"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
-			"dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
+			"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+			"dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
 		},
 	},
 	{

@@ -4,7 +4,7 @@ locals {
   functions = {
     authorize = {
       description   = "collabgw: permission, device, limits, eviction, atomic admission"
-      table_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
+      table_actions = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
     }
     release = {
       description   = "collabgw: end a session and free its slot"
