@@ -52,6 +52,7 @@ func newRootCmd() *cobra.Command {
 		newLocalCmd(),
 		newBuildCmd(),
 		newInvokeCmd(),
+		newAdminCmd(),
 		newDeviceCmd(),
 		newGWSimCmd(),
 	)
