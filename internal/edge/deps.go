@@ -1,0 +1,59 @@
+package edge
+
+import (
+	"context"
+	"time"
+
+	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/gwclient"
+	"github.com/collabgw/collabgw/internal/gwproto"
+	"github.com/collabgw/collabgw/internal/lambdaapi"
+)
+
+// Authorizer decides logins: the authorize function.
+type Authorizer interface {
+	Authorize(ctx context.Context, req lambdaapi.AuthorizeRequest) (lambdaapi.AuthorizeResponse, error)
+}
+
+// Releaser ends sessions and frees their slots: the release function. It
+// must be idempotent.
+type Releaser interface {
+	Release(ctx context.Context, req lambdaapi.ReleaseRequest) error
+}
+
+// LeaseStore is what the edge writes directly: its own session items.
+type LeaseStore interface {
+	RenewLeases(ctx context.Context, owner string, refs []admission.SessionRef) (gone []admission.SessionRef, err error)
+	RecordStatus(ctx context.Context, owner string, ref admission.SessionRef, at time.Time) error
+	MarkCoverage(ctx context.Context, owner string, ref admission.SessionRef, cov admission.Coverage, at time.Time) error
+	SetConnectivity(ctx context.Context, owner string, ref admission.SessionRef, c admission.Connectivity) error
+}
+
+var _ LeaseStore = (*admission.Store)(nil)
+
+// GroupWise is one logged-in GroupWise Messenger connection.
+type GroupWise interface {
+	SendMessage(ctx context.Context, to, text string) error
+	SetStatus(ctx context.Context, st gwproto.Status, text, autoReply string) error
+	Close() error
+	Done() <-chan struct{}
+	Err() error
+}
+
+var _ GroupWise = (*gwclient.Client)(nil)
+
+// GroupWiseLogin is everything needed to log one user in to GroupWise.
+type GroupWiseLogin struct {
+	Target   lambdaapi.GroupWise
+	UserID   string
+	Password string // kept only for the call, never logged
+	DeviceIP string
+	// Events receives the connection's server events, on its reader.
+	Events gwclient.EventHandler
+}
+
+// GroupWiseDialer opens a GroupWise connection and logs the user in. On
+// error nothing stays open; errors match the gwclient sentinels.
+type GroupWiseDialer interface {
+	Login(ctx context.Context, l GroupWiseLogin) (GroupWise, gwclient.LoginInfo, error)
+}

@@ -1,0 +1,36 @@
+// Package edge is the gateway's long-lived server (the ECS service): it owns
+// the device links on port 3101, the GroupWise TLS link of every session,
+// and the lifecycle that ties them together — admission through the
+// authorize function, relaying IMs both ways, coverage loss and resume,
+// lease heartbeats, release of every slot it was given, and a drain on
+// shutdown. edge/main.go only wires the environment into New and Run.
+//
+// # Protocol flow (one login)
+//
+//	device            edge                                 Lambda / DynamoDB      GroupWise
+//	  │ TCP connect    │ conn cap, per-address rate            │                     │
+//	  │ HELLO(LOGIN) ─▶│ Noise IK (devconn), skew, per-device  │                     │
+//	  │                │ rate ─── authorize(request id, key,   │                     │
+//	  │                │         timestamp, token hash) ─────▶ │ device, permission, │
+//	  │                │ ◀──── decision (session, lease, pool) │ limits, eviction    │
+//	  │                │ ACCEPTED: TLS dial + login(password) ────────────────────▶ │
+//	  │                │   refused/locked/unreachable: release ▶│ (slot freed)       │
+//	  │ ◀─ WELCOME ────│ ACCEPTED(session id, resume token) or the refusal           │
+//	  │ SEND_IM ──────▶│ sendmessage ─────────────────────────────────────────────▶ │
+//	  │ ◀─ RECEIVE_IM ─│ ◀──────────────────────────────────────────── event 108/121│
+//	  │ STATUS ───────▶│ setstatus, and RecordStatus at most once per idle/4         │
+//	  │   (drop)       │ MarkCoverage(out); GroupWise stays; IMs queue (bounded)     │
+//	  │ HELLO(RESUME)─▶│ token, key, timestamp checked locally; MarkCoverage(in);   │
+//	  │ ◀─ queued IMs ─│ no new GroupWise login                                      │
+//	  │                │ every heartbeat: RenewLeases(all) ─▶ gone → LOGGED_OUT      │
+//
+// # Goroutines and memory
+//
+// A held session costs one goroutine reading its device link (none while
+// out of coverage) plus the GroupWise client's reader. There is no writer
+// goroutine per session: a writer starts when a message is queued for an
+// attached device and exits when the queue is empty, so an idle session
+// holds no writer stack and no queue storage. Reader and writer are joined
+// through the link: a failed write closes it, which ends the reader, which
+// detaches the session; a detached session's writer finds no link and stops.
+package edge

@@ -1,0 +1,345 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/devconn"
+	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/gwclient"
+	"github.com/collabgw/collabgw/internal/gwproto"
+	"github.com/collabgw/collabgw/internal/gwsim"
+	"github.com/collabgw/collabgw/internal/lambdaapi"
+	"github.com/collabgw/collabgw/internal/status"
+)
+
+// fakeFunctions stands in for the authorize and release functions: every
+// login is accepted unless refuse names its user.
+type fakeFunctions struct {
+	target lambdaapi.GroupWise
+	idle   int // idle timeout seconds given with the lease
+
+	mu       sync.Mutex
+	refuse   map[string]status.Code
+	ended    []admission.Ended // returned with the next acceptance
+	n        int
+	requests []lambdaapi.AuthorizeRequest
+	released []lambdaapi.ReleaseRequest
+}
+
+func (f *fakeFunctions) Authorize(_ context.Context, req lambdaapi.AuthorizeRequest) (lambdaapi.AuthorizeResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, req)
+	if code, ok := f.refuse[req.UserID]; ok {
+		return lambdaapi.AuthorizeResponse{Status: code, Reason: "test"}, nil
+	}
+	f.n++
+	ended := f.ended
+	f.ended = nil
+	return lambdaapi.AuthorizeResponse{
+		Status:    status.Accepted,
+		Session:   &admission.SessionRef{Pool: "p", DeviceID: req.DeviceID, ID: fmt.Sprintf("s%d", f.n)},
+		Lease:     &lambdaapi.Lease{DurationSeconds: 90, HeartbeatSeconds: 30, IdleTimeoutSeconds: f.idle},
+		GroupWise: &f.target,
+		Ended:     ended,
+	}, nil
+}
+
+func (f *fakeFunctions) Release(_ context.Context, req lambdaapi.ReleaseRequest) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.released = append(f.released, req)
+	return nil
+}
+
+func (f *fakeFunctions) releases() []lambdaapi.ReleaseRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]lambdaapi.ReleaseRequest(nil), f.released...)
+}
+
+// fakeLeases records the edge's writes; sessions named in gone are
+// reported gone by the next renewal.
+type fakeLeases struct {
+	mu       sync.Mutex
+	gone     map[string]bool
+	renewals int
+	statuses int
+	coverage []admission.Coverage
+}
+
+func (l *fakeLeases) RenewLeases(_ context.Context, _ string, refs []admission.SessionRef) ([]admission.SessionRef, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.renewals++
+	var gone []admission.SessionRef
+	for _, r := range refs {
+		if l.gone[r.ID] {
+			gone = append(gone, r)
+		}
+	}
+	return gone, nil
+}
+
+func (l *fakeLeases) RecordStatus(context.Context, string, admission.SessionRef, time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.statuses++
+	return nil
+}
+
+func (l *fakeLeases) MarkCoverage(_ context.Context, _ string, _ admission.SessionRef, c admission.Coverage, _ time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.coverage = append(l.coverage, c)
+	return nil
+}
+
+func (l *fakeLeases) SetConnectivity(context.Context, string, admission.SessionRef, admission.Connectivity) error {
+	return nil
+}
+
+func (l *fakeLeases) markGone(id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone == nil {
+		l.gone = map[string]bool{}
+	}
+	l.gone[id] = true
+}
+
+// testEdge is an edge on loopback with fake functions and store and the
+// GroupWise simulator.
+type testEdge struct {
+	t       *testing.T
+	srv     *Server
+	addr    string
+	sim     *gwsim.Server
+	fn      *fakeFunctions
+	leases  *fakeLeases
+	gateway devproto.PublicKey
+	stop    context.CancelFunc
+	runErr  chan error
+}
+
+func newTestEdge(t *testing.T, simOpts []gwsim.Option, opts ...Option) *testEdge {
+	t.Helper()
+	sim, err := gwsim.New(append([]gwsim.Option{gwsim.WithDemoUsers(20)}, simOpts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(t.Context(), "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := sim.WriteCA(ca); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(sim.Addr())
+	p, _ := strconv.Atoi(port)
+	fn := &fakeFunctions{target: lambdaapi.GroupWise{Host: host, Port: p, CARef: ca}, refuse: map[string]status.Code{}}
+	leases := &fakeLeases{}
+	gwKey := testKey(t, 0)
+	gwPub, _ := gwKey.Public()
+	log := slog.New(slog.DiscardHandler)
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	base := []Option{WithLogger(log), WithAddrRate(0, 0), WithDeviceRate(0, 0), WithDrainTimeout(5 * time.Second)}
+	srv, err := New(gwKey, "edge-test", fn, fn, leases, append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := srv.Listen(t.Context(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &testEdge{t: t, srv: srv, addr: ln.Addr().String(), sim: sim, fn: fn, leases: leases, gateway: gwPub, stop: cancel, runErr: make(chan error, 1)}
+	go func() { e.runErr <- srv.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-e.runErr:
+			if err != nil {
+				t.Logf("edge stopped: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("edge did not stop")
+		}
+	})
+	return e
+}
+
+// shutdown ends Run and returns its error.
+func (e *testEdge) shutdown() error {
+	e.stop()
+	select {
+	case err := <-e.runErr:
+		e.runErr <- err // for the cleanup
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("edge did not stop")
+	}
+}
+
+func testKey(t testing.TB, i int) devproto.PrivateKey {
+	var seed [32]byte
+	seed[0] = byte(i + 1)
+	seed[1] = byte((i + 1) >> 8)
+	k, err := devproto.GenerateKey(constReader(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+type constReader [32]byte
+
+func (c constReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = c[i%32]
+	}
+	return len(p), nil
+}
+
+// device is one test device (numbered from 1) that logs in as userNNNN.
+type device struct {
+	t      *testing.T
+	e      *testEdge
+	id     string
+	user   string
+	client *devconn.Client
+	sess   *devconn.Session
+}
+
+func (e *testEdge) device(i int) *device {
+	c, err := devconn.NewClient(testKey(e.t, i), e.gateway, devconn.WithHandshakeTimeout(5*time.Second))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return &device{t: e.t, e: e, id: fmt.Sprintf("device%04d", i), user: fmt.Sprintf("user%04d", i), client: c}
+}
+
+// login logs in and returns the status code (ACCEPTED keeps the session).
+func (d *device) login(password string) *devproto.ServerStatus {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := d.client.Dial(ctx, d.e.addr)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	s, err := d.client.Login(ctx, conn, devproto.Login{DeviceID: d.id, UserID: d.user, Password: devproto.Password(password)})
+	return d.result(s, err)
+}
+
+func (d *device) resume(token devproto.ResumeToken, sessionID string) *devproto.ServerStatus {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := d.client.Dial(ctx, d.e.addr)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	s, err := d.client.Resume(ctx, conn, devproto.Resume{DeviceID: d.id, SessionID: sessionID, Token: token})
+	return d.result(s, err)
+}
+
+func (d *device) result(s *devconn.Session, err error) *devproto.ServerStatus {
+	d.t.Helper()
+	var rej *devconn.RejectedError
+	if errors.As(err, &rej) {
+		return rej.Status
+	}
+	if err != nil {
+		d.t.Fatalf("%s: %v", d.id, err)
+	}
+	d.sess = s
+	d.t.Cleanup(func() { s.Close() })
+	return s.Accepted()
+}
+
+func (d *device) mustLogin() *devproto.ServerStatus {
+	d.t.Helper()
+	st := d.login(gwsim.DemoPassword)
+	if st.Code != status.Accepted {
+		d.t.Fatalf("%s login: %v", d.id, st.Code)
+	}
+	return st
+}
+
+func (d *device) send(m devproto.Message) {
+	d.t.Helper()
+	if err := d.sess.Send(context.Background(), m); err != nil {
+		d.t.Fatalf("%s send: %v", d.id, err)
+	}
+}
+
+// receive waits for the next message of type want, skipping others.
+func (d *device) receive(want devproto.MsgType) devproto.Message {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		m, err := d.sess.Receive(ctx)
+		if err != nil {
+			d.t.Fatalf("%s waiting for %v: %v", d.id, want, err)
+		}
+		if m.Type() == want {
+			return m
+		}
+	}
+}
+
+// groupWiseUser logs a user in to the simulator directly, as a desktop
+// client would, and collects the IMs it receives.
+type groupWiseUser struct {
+	c   *gwclient.Client
+	ims chan gwproto.Event
+}
+
+func (e *testEdge) groupWiseUser(name string, opts ...gwclient.Option) *groupWiseUser {
+	e.t.Helper()
+	u := &groupWiseUser{ims: make(chan gwproto.Event, 16)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := gwclient.Dial(ctx, e.sim.Addr(), append([]gwclient.Option{gwclient.WithCACertPEM(e.sim.CACertPEM()), gwclient.WithEventHandler(func(ev gwproto.Event) {
+		if ev.Type == gwproto.EventReceiveMessage {
+			u.ims <- ev
+		}
+	})}, opts...)...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, name, gwsim.DemoPassword, "test", ""); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	u.c = c
+	return u
+}
+
+// eventually polls cond until it holds or 5 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,262 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/devconn"
+	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/lambdaapi"
+	"github.com/collabgw/collabgw/internal/status"
+)
+
+// internalRetryAfter is the retry delay given with SERVER_BUSY when the edge
+// itself failed (a function or the store was unavailable).
+const internalRetryAfter = 2 * time.Second
+
+// attempt is what an admission decided, for the connection that carries it.
+type attempt struct {
+	resume  bool
+	session *session // the admitted or resumed session; nil when refused
+	gen     uint64   // the session's link generation this connection may attach as
+}
+
+// serveConn runs one device connection: the handshake and admission, then,
+// once admitted, the session's reader until the link ends.
+func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
+	defer s.connDone()
+	ip := remoteIP(conn.RemoteAddr())
+	if s.addrRate != nil {
+		if ok, _ := s.addrRate.Allow(ip, s.cfg.now()); !ok {
+			s.met.inc(dropAddrRate)
+			conn.Close()
+			return
+		}
+	}
+	var att attempt
+	link, err := s.acceptor.Accept(ctx, conn, func(ctx context.Context, h *devproto.Hello) *devproto.ServerStatus {
+		st := s.admit(context.WithoutCancel(ctx), h, ip, &att)
+		s.met.login(st.Code, att.resume)
+		return st
+	})
+	if err != nil {
+		var rej *devconn.RejectedError
+		switch {
+		case errors.As(err, &rej) && att.session == nil && rej.Status.Code != status.Accepted:
+			if rej.Err != nil { // refused before admission: skew, rate, bad payload
+				s.met.login(rej.Status.Code, false)
+				s.cfg.log.Info("hello refused", "device", rej.DeviceID, "addr", ip, "status", rej.Status.Code.String(), "err", rej.Err)
+			}
+		case att.session != nil:
+			// Admitted, but the WELCOME could not be written: the device
+			// did not learn its token.
+			att.session.welcomeFailed(att.gen, err)
+		default:
+			s.met.inc(dropHandshake)
+			s.cfg.log.Debug("handshake failed", "addr", ip, "err", err)
+		}
+		return
+	}
+	if !att.session.attach(link, att.gen) {
+		return
+	}
+	att.session.readLoop(link)
+}
+
+// admit decides a verified hello: a LOGIN goes to the authorize function
+// and GroupWise, a RESUME reattaches to a session this edge holds.
+func (s *Server) admit(ctx context.Context, h *devproto.Hello, ip string, att *attempt) *devproto.ServerStatus {
+	if !s.beginLogin() {
+		s.met.inc(dropDraining)
+		return refusal(status.ServerBusy, DefaultDrainRetryAfter)
+	}
+	defer s.logins.Done()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.loginTimeout)
+	defer cancel()
+	switch r := h.Request.(type) {
+	case *devproto.Login:
+		return s.admitLogin(ctx, h.DeviceKey, r, ip, att)
+	case *devproto.Resume:
+		att.resume = true
+		return s.admitResume(h.DeviceKey, r, ip, att)
+	}
+	return refusal(status.ProtocolError, 0)
+}
+
+// beginLogin registers an admission in flight, unless the edge drains.
+func (s *Server) beginLogin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.logins.Add(1)
+	return true
+}
+
+func (s *Server) admitLogin(ctx context.Context, key devproto.PublicKey, l *devproto.Login, ip string, att *attempt) *devproto.ServerStatus {
+	start := time.Now()
+	reqID := uuid.NewString()
+	log := s.cfg.log.With("request", reqID, "device", l.DeviceID, "user", l.UserID, "addr", ip)
+	token, err := devproto.NewResumeToken(nil)
+	if err != nil {
+		log.Error("login: resume token", "session", "", "err", err)
+		return refusal(status.ServerBusy, internalRetryAfter)
+	}
+	hash := token.Hash()
+	resp, err := s.auth.Authorize(ctx, lambdaapi.AuthorizeRequest{
+		RequestID: reqID, DeviceID: l.DeviceID, DevicePublicKey: key[:], DeviceTime: l.Timestamp,
+		UserID: l.UserID, ClientVersion: l.ClientVersion, EdgeTask: s.owner, SourceAddr: ip,
+		ResumeTokenHash: hash[:],
+	})
+	if err != nil {
+		log.Error("login: authorize failed", "session", "", "err", err)
+		return refusal(status.ServerBusy, internalRetryAfter)
+	}
+	s.endReported(resp.Ended)
+	if resp.Status != status.Accepted {
+		log.Info("login refused", "session", "", "status", resp.Status.String(), "reason", resp.Reason, "ms", msSince(start))
+		return refusal(resp.Status, 0)
+	}
+	if resp.Session == nil || resp.GroupWise == nil || resp.Lease == nil {
+		log.Error("login: authorize accepted without session, lease or GroupWise target", "session", "")
+		if resp.Session != nil {
+			s.release(ctx, *resp.Session, reqID, "bad-authorize-response")
+		}
+		return refusal(status.ServerBusy, internalRetryAfter)
+	}
+	ref := *resp.Session
+	log = log.With("session", ref.ID, "pool", ref.Pool)
+	ss := s.newSession(ref, l.UserID, reqID, key, hash, l.Timestamp, resp.Lease)
+	gw, info, err := s.cfg.dialer.Login(ctx, GroupWiseLogin{
+		Target: *resp.GroupWise, UserID: l.UserID, Password: string(l.Password), DeviceIP: ip, Events: ss.onEvent,
+	})
+	if err != nil {
+		code := groupWiseStatus(err)
+		log.Info("login: GroupWise refused; releasing", "status", code.String(), "err", err, "ms", msSince(start))
+		s.release(context.WithoutCancel(ctx), ref, reqID, "groupwise-"+code.String())
+		return refusal(code, 0)
+	}
+	if !ss.setGroupWise(gw) || s.draining.Load() {
+		// GroupWise ended it already (event 114 during login), or the edge
+		// began to drain: either way the device may not keep it.
+		gw.Close()
+		s.release(context.WithoutCancel(ctx), ref, reqID, "ended-during-login")
+		return refusal(status.ServerBusy, DefaultDrainRetryAfter)
+	}
+	s.add(ss)
+	att.session = ss
+	s.background(func() {
+		c := admission.Connectivity{UserDN: info.DN, Keepalive: int(info.Keepalive.Minutes()), EdgeAddr: s.cfg.edgeAddr,
+			Host: resp.GroupWise.Host, Port: resp.GroupWise.Port}
+		ss.storeWrite("connectivity", func(ctx context.Context) error {
+			return s.leases.SetConnectivity(ctx, s.owner, ref, c)
+		})
+	})
+	log.Info("login accepted", "status", status.Accepted.String(), "ended", len(resp.Ended), "ms", msSince(start))
+	return &devproto.ServerStatus{
+		Code: status.Accepted, SessionID: ref.ID, ResumeToken: token,
+		Message: status.Accepted.Text(), StatusInterval: ss.statusInterval(),
+	}
+}
+
+// admitResume reattaches a device to a session this edge holds, with no
+// GroupWise login. Anything that does not match — a session this task
+// does not hold (the load balancer sent the device elsewhere, or the
+// session ended), another device's key, a wrong token — is LOGGED_OUT, the
+// status table's "stale resume token": the device logs in again.
+func (s *Server) admitResume(key devproto.PublicKey, r *devproto.Resume, ip string, att *attempt) *devproto.ServerStatus {
+	reqID := uuid.NewString()
+	log := s.cfg.log.With("request", reqID, "session", r.SessionID, "device", r.DeviceID, "addr", ip)
+	ss := s.lookup(r.SessionID)
+	if ss == nil {
+		log.Info("resume refused: session not held here", "status", status.LoggedOut.String())
+		return refusal(status.LoggedOut, 0)
+	}
+	code, token, gen := ss.claim(key, r)
+	if code != status.Accepted {
+		log.Info("resume refused", "status", code.String())
+		return refusal(code, 0)
+	}
+	att.session, att.gen = ss, gen
+	log.Info("resume accepted", "status", code.String())
+	return &devproto.ServerStatus{
+		Code: status.Accepted, SessionID: ss.ref.ID, ResumeToken: token,
+		Message: status.Accepted.Text(), StatusInterval: ss.statusInterval(),
+	}
+}
+
+// endReported ends the sessions of this edge that a login just ended in the
+// store (its Ended list): their devices hear it now rather than at the
+// next heartbeat. Sessions of other edges learn it from their renewals.
+func (s *Server) endReported(ended []admission.Ended) {
+	for _, e := range ended {
+		if e.Owner != s.owner {
+			continue
+		}
+		ss := s.lookup(e.Session.ID)
+		if ss == nil {
+			continue
+		}
+		code := status.LoggedOut
+		if e.Reason == admission.EndReplaced {
+			code = status.SignedOnElsewhere
+		}
+		s.background(func() {
+			ss.end(context.Background(), ending{reason: "ended-by-login-" + string(e.Reason), notify: code})
+		})
+	}
+}
+
+// release frees a session's slot through the release function. A failure
+// is counted and logged; the slot is still freed by the sweep once the
+// lease, which this edge no longer renews, expires.
+func (s *Server) release(ctx context.Context, ref admission.SessionRef, reqID, reason string) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.loginTimeout)
+	defer cancel()
+	if err := s.rel.Release(ctx, lambdaapi.ReleaseRequest{Session: ref, Reason: reason}); err != nil {
+		s.met.inc(evReleaseFailed)
+		s.cfg.log.Warn("release failed; the sweep frees the slot when the lease expires",
+			"request", reqID, "session", ref.ID, "pool", ref.Pool, "reason", reason, "err", err)
+	}
+}
+
+func refusal(code status.Code, retryAfter time.Duration) *devproto.ServerStatus {
+	return &devproto.ServerStatus{Code: code, Message: code.Text(), RetryAfter: retryAfter}
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
+
+func remoteIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
+
+// deviceRateVerifier is the Responder's DeviceVerifier. The authoritative
+// device checks (registered key, active, timestamp newer than the last
+// accepted: replay) run in the authorize function, which the device's key
+// and timestamp are sent to, and for a resume against the session held
+// here; what is left to check before spending a Lambda call is the
+// per-device login rate.
+type deviceRateVerifier struct{ s *Server }
+
+func (v deviceRateVerifier) VerifyDevice(_ context.Context, deviceID string, _ devproto.PublicKey, _ time.Time) error {
+	if v.s.devRate == nil {
+		return nil
+	}
+	if ok, retry := v.s.devRate.Allow(deviceID, v.s.cfg.now()); !ok {
+		return &devproto.StatusError{Code: status.RateLimited, RetryAfter: retry}
+	}
+	return nil
+}

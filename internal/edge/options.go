@@ -1,0 +1,270 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/devconn"
+	"github.com/collabgw/collabgw/internal/devproto"
+)
+
+// Defaults of the options.
+const (
+	// DefaultMaxConns caps open device connections (held sessions in
+	// coverage plus handshakes): past it new connections are closed at once.
+	DefaultMaxConns = 50_000
+	// DefaultAddrRate and DefaultAddrBurst limit new connections per source
+	// address. A HELLO costs the edge two X25519 operations before it knows
+	// who sent it, so this limit is what protects the CPU (design §5).
+	DefaultAddrRate  = 20.0
+	DefaultAddrBurst = 40
+	// DefaultDeviceRate and DefaultDeviceBurst limit logins per device id:
+	// a device retrying in a loop gets RATE_LIMITED with a retry delay.
+	DefaultDeviceRate  = 0.5
+	DefaultDeviceBurst = 5
+	// DefaultRateKeys bounds the addresses (and devices) remembered.
+	DefaultRateKeys = 100_000
+	// DefaultLoginTimeout bounds authorize plus the GroupWise login; it is
+	// below the device's 10 s round-trip deadline so that the device hears
+	// an answer rather than a timeout.
+	DefaultLoginTimeout = 8 * time.Second
+	// DefaultCoverageGrace is how long a session whose device dropped keeps
+	// its GroupWise connection and queues IMs, waiting for a RESUME.
+	DefaultCoverageGrace = 2 * time.Minute
+	// DefaultQueueLimit bounds the messages queued for one device; beyond
+	// it new ones are dropped and counted.
+	DefaultQueueLimit = 64
+	// DefaultStatusWriteInterval is the least time between two status-time
+	// writes of a session when its pool has no idle timeout (with one, a
+	// quarter of it).
+	DefaultStatusWriteInterval = time.Minute
+	// MinStatusWriteInterval keeps tiny idle timeouts from turning every
+	// STATUS into a write.
+	MinStatusWriteInterval = time.Second
+	// DefaultDrainTimeout bounds Run's drain after its context ends; the
+	// manifest's ECS stop timeout (30 s) leaves room after it.
+	DefaultDrainTimeout = 25 * time.Second
+	// DefaultReleaseConcurrency bounds parallel release calls in a drain.
+	DefaultReleaseConcurrency = 32
+	// DefaultGoodbyeTimeout bounds the last SERVER_STATUS written to a
+	// device whose session ends, so a device that stopped reading cannot
+	// hold up a heartbeat or the drain.
+	DefaultGoodbyeTimeout = 2 * time.Second
+	// DefaultTCPKeepAlive probes a silent device link, so half-open
+	// connections (a phone that left coverage) are found.
+	DefaultTCPKeepAlive = 30 * time.Second
+	// DefaultDrainRetryAfter is the retry delay devices are given when the
+	// edge drains: they log in again through the load balancer.
+	DefaultDrainRetryAfter = time.Second
+	// userAgent is what GroupWise sees as the client.
+	userAgent = "collabgw-edge/1"
+)
+
+// ErrBadOption reports an invalid option or required argument.
+var ErrBadOption = errors.New("edge: invalid option")
+
+// Option configures a Server.
+type Option func(*config) error
+
+type config struct {
+	log                 *slog.Logger
+	metricsOut          io.Writer
+	now                 func() time.Time
+	dialer              GroupWiseDialer
+	heartbeat           time.Duration
+	maxConns            int
+	addrRate            float64
+	addrBurst           int
+	deviceRate          float64
+	deviceBurst         int
+	rateKeys            int
+	loginTimeout        time.Duration
+	grace               time.Duration
+	queueLimit          int
+	statusWriteInterval time.Duration
+	drainTimeout        time.Duration
+	releaseConcurrency  int
+	goodbyeTimeout      time.Duration
+	tcpKeepAlive        time.Duration
+	handshakeTimeout    time.Duration
+	writeTimeout        time.Duration
+	maxClockSkew        time.Duration
+	edgeAddr            string
+}
+
+func defaultConfig() config {
+	return config{
+		log:                 slog.New(slog.DiscardHandler),
+		now:                 time.Now,
+		heartbeat:           admission.DefaultHeartbeatInterval,
+		maxConns:            DefaultMaxConns,
+		addrRate:            DefaultAddrRate,
+		addrBurst:           DefaultAddrBurst,
+		deviceRate:          DefaultDeviceRate,
+		deviceBurst:         DefaultDeviceBurst,
+		rateKeys:            DefaultRateKeys,
+		loginTimeout:        DefaultLoginTimeout,
+		grace:               DefaultCoverageGrace,
+		queueLimit:          DefaultQueueLimit,
+		statusWriteInterval: DefaultStatusWriteInterval,
+		drainTimeout:        DefaultDrainTimeout,
+		releaseConcurrency:  DefaultReleaseConcurrency,
+		goodbyeTimeout:      DefaultGoodbyeTimeout,
+		tcpKeepAlive:        DefaultTCPKeepAlive,
+		handshakeTimeout:    devconn.DefaultHandshakeTimeout,
+		writeTimeout:        devconn.DefaultWriteTimeout,
+		maxClockSkew:        devproto.DefaultMaxClockSkew,
+	}
+}
+
+// durationOption sets the config field that field points at to d, which
+// must be positive.
+func durationOption(name string, d time.Duration, field func(*config) *time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return fmt.Errorf("%w: %s %v is not positive", ErrBadOption, name, d)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// WithLogger sets the structured logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return fmt.Errorf("%w: nil logger", ErrBadOption)
+		}
+		c.log = l
+		return nil
+	}
+}
+
+// WithMetricsOutput writes one CloudWatch embedded-metric-format line per
+// heartbeat to w (stdout on ECS, where the awslogs driver ships it).
+func WithMetricsOutput(w io.Writer) Option {
+	return func(c *config) error { c.metricsOut = w; return nil }
+}
+
+// WithClock sets the clock for rate limits, timestamps and status
+// coalescing (tests use a fake one).
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return fmt.Errorf("%w: nil clock", ErrBadOption)
+		}
+		c.now = now
+		return nil
+	}
+}
+
+// WithGroupWiseDialer replaces the GroupWise dialer (default: gwclient
+// with the system roots; see NewGroupWiseDialer).
+func WithGroupWiseDialer(d GroupWiseDialer) Option {
+	return func(c *config) error {
+		if d == nil {
+			return fmt.Errorf("%w: nil GroupWise dialer", ErrBadOption)
+		}
+		c.dialer = d
+		return nil
+	}
+}
+
+// WithHeartbeat sets how often leases are renewed; it must match the
+// functions' COLLABGW_HEARTBEAT_SECONDS (admission.DefaultHeartbeatInterval).
+func WithHeartbeat(d time.Duration) Option {
+	return durationOption("heartbeat", d, func(c *config) *time.Duration { return &c.heartbeat })
+}
+
+// WithMaxConns caps open device connections (DefaultMaxConns).
+func WithMaxConns(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: max connections %d", ErrBadOption, n)
+		}
+		c.maxConns = n
+		return nil
+	}
+}
+
+// WithAddrRate limits new connections per source address: perSecond on
+// average with bursts of burst. perSecond 0 turns the limit off (load
+// tests from one address).
+func WithAddrRate(perSecond float64, burst int) Option {
+	return func(c *config) error {
+		if perSecond < 0 || (perSecond > 0 && burst < 1) {
+			return fmt.Errorf("%w: address rate %v/s burst %d", ErrBadOption, perSecond, burst)
+		}
+		c.addrRate, c.addrBurst = perSecond, burst
+		return nil
+	}
+}
+
+// WithDeviceRate limits logins and resumes per device id; 0 turns it off.
+func WithDeviceRate(perSecond float64, burst int) Option {
+	return func(c *config) error {
+		if perSecond < 0 || (perSecond > 0 && burst < 1) {
+			return fmt.Errorf("%w: device rate %v/s burst %d", ErrBadOption, perSecond, burst)
+		}
+		c.deviceRate, c.deviceBurst = perSecond, burst
+		return nil
+	}
+}
+
+// WithLoginTimeout bounds authorize plus the GroupWise login.
+func WithLoginTimeout(d time.Duration) Option {
+	return durationOption("login timeout", d, func(c *config) *time.Duration { return &c.loginTimeout })
+}
+
+// WithCoverageGrace sets how long a dropped device may take to resume.
+func WithCoverageGrace(d time.Duration) Option {
+	return durationOption("coverage grace", d, func(c *config) *time.Duration { return &c.grace })
+}
+
+// WithQueueLimit bounds the messages queued per device.
+func WithQueueLimit(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("%w: queue limit %d", ErrBadOption, n)
+		}
+		c.queueLimit = n
+		return nil
+	}
+}
+
+// WithStatusWriteInterval sets the least time between status-time writes
+// for pools without an idle timeout.
+func WithStatusWriteInterval(d time.Duration) Option {
+	return durationOption("status write interval", d, func(c *config) *time.Duration { return &c.statusWriteInterval })
+}
+
+// WithDrainTimeout bounds the drain after Run's context ends.
+func WithDrainTimeout(d time.Duration) Option {
+	return durationOption("drain timeout", d, func(c *config) *time.Duration { return &c.drainTimeout })
+}
+
+// WithHandshakeTimeout sets the time a new connection has to deliver its
+// HELLO (devconn.DefaultHandshakeTimeout).
+func WithHandshakeTimeout(d time.Duration) Option {
+	return durationOption("handshake timeout", d, func(c *config) *time.Duration { return &c.handshakeTimeout })
+}
+
+// WithWriteTimeout sets the per-frame write deadline on device links.
+func WithWriteTimeout(d time.Duration) Option {
+	return durationOption("write timeout", d, func(c *config) *time.Duration { return &c.writeTimeout })
+}
+
+// WithMaxClockSkew sets how far a device clock may be from the edge's.
+func WithMaxClockSkew(d time.Duration) Option {
+	return durationOption("clock skew", d, func(c *config) *time.Duration { return &c.maxClockSkew })
+}
+
+// WithEdgeAddr is the address recorded in each session's connectivity
+// cache (this task's address), for operators.
+func WithEdgeAddr(addr string) Option {
+	return func(c *config) error { c.edgeAddr = addr; return nil }
+}

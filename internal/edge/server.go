@@ -1,0 +1,266 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/collabgw/collabgw/internal/devconn"
+	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/edge/ratelimit"
+)
+
+// ErrServerClosed is returned by Run when called on a server that already
+// ran.
+var ErrServerClosed = errors.New("edge: server already ran")
+
+// Server is the edge. Create it with New and serve with Run.
+type Server struct {
+	cfg      config
+	owner    string
+	auth     Authorizer
+	rel      Releaser
+	leases   LeaseStore
+	acceptor *devconn.Acceptor
+	addrRate *ratelimit.Keyed // nil: off
+	devRate  *ratelimit.Keyed // nil: off
+	met      metrics
+	ran      atomic.Bool
+	draining atomic.Bool
+
+	mu       sync.Mutex          // guards sessions
+	sessions map[string]*session // by session id
+
+	conns   sync.WaitGroup // connection goroutines (handshakes and readers)
+	logins  sync.WaitGroup // admissions in flight
+	workers sync.WaitGroup // session endings, releases and store writes started in the background
+	connSem chan struct{}  // one token per open device connection
+}
+
+// New returns an edge server. gatewayKey is the Noise static key devices
+// are provisioned with; owner names this task in session leases (it must be
+// unique per running task); auth and rel are the authorize and release
+// functions; leases is the store for the edge's own session items.
+func New(gatewayKey devproto.PrivateKey, owner string, auth Authorizer, rel Releaser, leases LeaseStore, opts ...Option) (*Server, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if owner == "" || auth == nil || rel == nil || leases == nil {
+		return nil, fmt.Errorf("%w: owner, authorizer, releaser and lease store are required", ErrBadOption)
+	}
+	if cfg.dialer == nil {
+		cfg.dialer = NewGroupWiseDialer("")
+	}
+	s := &Server{
+		cfg: cfg, owner: owner, auth: auth, rel: rel, leases: leases,
+		sessions: map[string]*session{}, connSem: make(chan struct{}, cfg.maxConns),
+	}
+	resp, err := devproto.NewResponder(gatewayKey, deviceRateVerifier{s},
+		devproto.WithClock(cfg.now), devproto.WithMaxClockSkew(cfg.maxClockSkew))
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	if s.acceptor, err = devconn.NewAcceptor(resp,
+		devconn.WithHandshakeTimeout(cfg.handshakeTimeout), devconn.WithWriteTimeout(cfg.writeTimeout)); err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	if cfg.addrRate > 0 {
+		if s.addrRate, err = ratelimit.New(cfg.addrRate, cfg.addrBurst, cfg.rateKeys); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadOption, err)
+		}
+	}
+	if cfg.deviceRate > 0 {
+		if s.devRate, err = ratelimit.New(cfg.deviceRate, cfg.deviceBurst, cfg.rateKeys); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadOption, err)
+		}
+	}
+	return s, nil
+}
+
+// Listen opens the device port with TCP keepalive probes on every
+// accepted connection, so half-open links are found.
+func (s *Server) Listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{
+		Enable: true, Idle: s.cfg.tcpKeepAlive, Interval: s.cfg.tcpKeepAlive / 2, Count: 3,
+	}}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("edge: listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Run serves devices on ln and renews leases until ctx ends, then drains:
+// it stops accepting, refuses logins in flight, tells every device
+// (SERVER_STATUS SERVER_BUSY with a retry delay: log in again elsewhere),
+// closes the GroupWise connections and releases every session, within the
+// drain timeout. It closes ln. The error is nil after a complete drain.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	if !s.ran.CompareAndSwap(false, true) {
+		ln.Close()
+		return ErrServerClosed
+	}
+	hbCtx, stopHeartbeat := context.WithCancel(context.WithoutCancel(ctx))
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		s.heartbeatLoop(hbCtx)
+	}()
+	// Handshakes stop waiting for their HELLO when the drain begins;
+	// admissions already deciding are not interrupted (see admit).
+	connCtx, stopConns := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopConns()
+	acceptDone := make(chan error, 1)
+	go func() { acceptDone <- s.acceptLoop(connCtx, ln) }()
+
+	var runErr error
+	acceptStopped := false
+	select {
+	case <-ctx.Done():
+	case err := <-acceptDone:
+		acceptStopped = true
+		runErr = fmt.Errorf("edge: accept: %w", err)
+	}
+	s.mu.Lock() // beginLogin checks draining under the same lock
+	s.draining.Store(true)
+	s.mu.Unlock()
+	s.cfg.log.Info("stopping: no new connections", "drain_timeout", s.cfg.drainTimeout)
+	ln.Close()
+	stopConns()
+	if !acceptStopped {
+		// After this no connection goroutine starts. Accept fails only
+		// because ln was closed, which is the expected end.
+		if err := <-acceptDone; err != nil {
+			runErr = fmt.Errorf("edge: accept: %w", err)
+		}
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.drainTimeout)
+	defer cancel()
+	err := s.drain(dctx)
+	stopHeartbeat()
+	<-hbDone
+	return errors.Join(runErr, err)
+}
+
+func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) error {
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.draining.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: wait rather than spin,
+			// as net/http does.
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		select {
+		case s.connSem <- struct{}{}:
+		default:
+			s.met.inc(dropConnCap)
+			conn.Close()
+			continue
+		}
+		s.conns.Add(1)
+		s.met.conns.Add(1)
+		go s.serveConn(ctx, conn)
+	}
+}
+
+// connDone gives back a connection's slot under the cap.
+func (s *Server) connDone() {
+	<-s.connSem
+	s.met.conns.Add(-1)
+	s.conns.Done()
+}
+
+// lookup returns a held session.
+func (s *Server) lookup(id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
+}
+
+func (s *Server) add(ss *session) {
+	s.mu.Lock()
+	s.sessions[ss.ref.ID] = ss
+	s.mu.Unlock()
+	s.met.sessions.Add(1)
+}
+
+func (s *Server) remove(ss *session) {
+	s.mu.Lock()
+	_, ok := s.sessions[ss.ref.ID]
+	if ok {
+		delete(s.sessions, ss.ref.ID)
+	}
+	s.mu.Unlock()
+	if ok {
+		s.met.sessions.Add(-1)
+	}
+}
+
+// all returns the held sessions.
+func (s *Server) all() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		out = append(out, ss)
+	}
+	return out
+}
+
+// background runs f as tracked work, so the drain can wait for it.
+func (s *Server) background(f func()) {
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		f()
+	}()
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	st := s.met.snapshot()
+	st.Draining = s.draining.Load()
+	return st
+}
+
+// HealthHandler serves /healthz (200 while serving, 503 once draining, so
+// the load balancer stops sending new devices) and /stats (the counters as
+// JSON).
+func (s *Server) HealthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Stats())
+	})
+	return mux
+}
