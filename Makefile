@@ -14,15 +14,17 @@ export COLLABGW_CACHE_DIR := $(CACHE)
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-run: ## start the whole local stack (Ctrl-C stops it)
-	go run ./cmd/collabgw local
+run: ## start the whole local stack (Ctrl-C stops it); ARGS="--max-sessions 5" passes options
+	go build -o $(CACHE)/bin/collabgw ./cmd/collabgw
+	exec $(CACHE)/bin/collabgw local $(ARGS)
 
-build: ## build the functions for Lambda: dist/arm64/<name>/bootstrap and dist/<name>.zip
+build: ## build the functions for Lambda: dist/<name>/bootstrap and dist/<name>.zip (arm64)
 	go run ./cmd/collabgw build --arch arm64 --out dist
 
 invoke: ## invoke a function of the running stack: make invoke FN=authorize EVENT=events/authorize-accept.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=authorize EVENT=events/authorize-accept.json"; exit 2; }
-	go run ./cmd/collabgw invoke --function $(FN) --event $(EVENT)
+	go build -o $(CACHE)/bin/collabgw ./cmd/collabgw
+	$(CACHE)/bin/collabgw invoke --function $(FN) --event $(EVENT)
 
 # `sam build` (BuildMethod: makefile) runs build-<LogicalId> with ARTIFACTS_DIR set.
 LAMBDA_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -tags lambda.norpc -trimpath -ldflags="-s -w"

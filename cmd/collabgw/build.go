@@ -14,14 +14,14 @@ func newBuildCmd() *cobra.Command {
 	var arch, out string
 	cmd := &cobra.Command{
 		Use:   "build",
-		Short: "Build the Lambda functions as Lambda expects them (dist/<arch>/<name>/bootstrap, and dist/<name>.zip for arm64)",
+		Short: "Build the Lambda functions as Lambda expects them: dist/<name>/bootstrap and dist/<name>.zip for arm64, dist/host/<name>/bootstrap for this machine",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			target := lambdabuild.Deploy
+			target, dir := lambdabuild.Deploy, out
 			switch arch {
 			case "arm64":
 			case "host":
-				target = lambdabuild.Target{GOOS: "linux", GOARCH: runtime.GOARCH}
+				target, dir = lambdabuild.Target{GOOS: "linux", GOARCH: runtime.GOARCH}, filepath.Join(out, "host")
 			default:
 				return fmt.Errorf("--arch must be arm64 or host, not %q", arch)
 			}
@@ -29,7 +29,7 @@ func newBuildCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			bins, err := lambdabuild.BuildFunctions(cmd.Context(), root, target, filepath.Join(out, target.GOARCH))
+			bins, err := lambdabuild.BuildFunctions(cmd.Context(), root, target, dir)
 			if err != nil {
 				return err
 			}
