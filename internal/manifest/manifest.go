@@ -31,6 +31,18 @@ const (
 	EnvReleaseFunction   = "COLLABGW_RELEASE_FUNCTION"   // function name or ARN
 	EnvGatewayKey        = "COLLABGW_GATEWAY_PRIVATE_KEY"
 	EnvDrainSeconds      = "COLLABGW_DRAIN_SECONDS" // SIGTERM drain deadline, default 25
+	// EnvGroupWiseCADir is the folder a pool's relative caRef names a PEM
+	// bundle in (default /etc/collabgw/groupwise-ca); an absolute caRef is
+	// used as is.
+	EnvGroupWiseCADir = "COLLABGW_GROUPWISE_CA_DIR"
+	// EnvCoverageGraceSeconds is how long a dropped device may take to
+	// resume before its session is logged out (default 120).
+	EnvCoverageGraceSeconds = "COLLABGW_COVERAGE_GRACE_SECONDS"
+	// EnvAddrLoginRate is new device connections per second allowed per
+	// source address, burst twice that (default 20; 0 turns it off).
+	EnvAddrLoginRate = "COLLABGW_ADDR_LOGIN_RATE"
+	// EnvMaxConnections caps open device connections (default 50000).
+	EnvMaxConnections = "COLLABGW_MAX_CONNECTIONS"
 )
 
 // Program is a deployed binary: what it reads and what it may do.
@@ -76,6 +88,7 @@ var Edge = Program{
 	Env: []string{
 		EnvTable, EnvLeaseSeconds, EnvHeartbeatSeconds, EnvLogLevel,
 		EnvListenAddr, EnvHealthAddr, EnvAuthorizeFunction, EnvReleaseFunction, EnvGatewayKey, EnvDrainSeconds,
+		EnvGroupWiseCADir, EnvCoverageGraceSeconds, EnvAddrLoginRate, EnvMaxConnections,
 	},
 	TableActions: []string{"dynamodb:UpdateItem"},
 	Invokes:      []string{FunctionAuthorize, FunctionRelease},

@@ -1,0 +1,110 @@
+// Command edge is collabgw's ECS service: the device port (3101) and the
+// GroupWise links of every session. It only wires: the environment
+// (internal/manifest names it) → AWS SDK clients → edge.Server → Run until
+// SIGTERM, then the drain. The logic lives in internal/edge.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/edge"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "edge:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	env, err := edge.EnvFrom(os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := env.Logger(os.Stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	// The default chain reads the ECS task role, and the SDK's standard
+	// AWS_ENDPOINT_URL_LAMBDA / AWS_ENDPOINT_URL_DYNAMODB point the
+	// clients at a local stack.
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("AWS configuration: %w", err)
+	}
+	fns, err := edge.NewFunctions(lambda.NewFromConfig(awsCfg), env.AuthorizeFunction, env.ReleaseFunction, 0)
+	if err != nil {
+		return err
+	}
+	store, err := admission.New(dynamodb.NewFromConfig(awsCfg), env.Table,
+		admission.WithLease(env.Lease, env.Heartbeat), admission.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	owner, err := taskID()
+	if err != nil {
+		return err
+	}
+	srv, err := edge.New(env.GatewayKey, owner, fns, fns, store,
+		append(env.Options(log, os.Stdout), edge.WithEdgeAddr(owner))...)
+	if err != nil {
+		return err
+	}
+	ln, err := srv.Listen(ctx, env.ListenAddr)
+	if err != nil {
+		return err
+	}
+	health := &http.Server{Handler: srv.HealthHandler(), ReadHeaderTimeout: 5 * time.Second}
+	hln, err := net.Listen("tcp", env.HealthAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("health endpoint: %w", err)
+	}
+	go func() {
+		if err := health.Serve(hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("health endpoint failed", "err", err)
+		}
+	}()
+	log.Info("edge started", "owner", owner, "listen", ln.Addr().String(), "health", hln.Addr().String(),
+		"lease", env.Lease, "heartbeat", env.Heartbeat, "drain", env.Drain)
+	err = srv.Run(ctx, ln) // returns after the drain
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = health.Shutdown(sctx)
+	if err != nil {
+		return err
+	}
+	log.Info("edge stopped")
+	return nil
+}
+
+// taskID names this process in session leases: the host (a Fargate task's
+// own address) and a random suffix, so a restarted task never takes over
+// the leases of its predecessor.
+func taskID() (string, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return "", fmt.Errorf("hostname: %w", err)
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return host + "-" + hex.EncodeToString(b[:]), nil
+}
