@@ -1,0 +1,169 @@
+package lambdaapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/collabgw/collabgw/internal/admission"
+)
+
+// TestEventsRoundTrip decodes each fixture strictly and encodes it again:
+// every field survives, and none is unknown.
+func TestEventsRoundTrip(t *testing.T) {
+	tests := []struct {
+		file string
+		into func() any
+	}{
+		{"authorize-request.json", func() any { return new(AuthorizeRequest) }},
+		{"authorize-response.json", func() any { return new(AuthorizeResponse) }},
+		{"release-request.json", func() any { return new(ReleaseRequest) }},
+		{"sweep-request.json", func() any { return new(SweepRequest) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join("testdata", tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := tt.into()
+			if err := decode(raw, v); err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			again, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want, got any
+			if err := json.Unmarshal(raw, &want); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(again, &got); err != nil {
+				t.Fatal(err)
+			}
+			w, _ := json.Marshal(want)
+			g, _ := json.Marshal(got)
+			if !bytes.Equal(w, g) {
+				t.Fatalf("round trip changed the event:\nwant %s\ngot  %s", w, g)
+			}
+		})
+	}
+}
+
+func TestMalformedEventsAreBadEvents(t *testing.T) {
+	valid, err := os.ReadFile("testdata/authorize-request.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		raw     string
+		wantMsg string
+	}{
+		{"empty", ``, "malformed JSON"},
+		{"truncated", string(valid[:40]), "malformed JSON"},
+		{"unknown field", `{"requestId":"r","password":"hunter2"}`, "unknown field"},
+		{"wrong type", `{"requestId":7}`, "malformed JSON"},
+		{"bad base64 key", `{"devicePublicKey":"not base64!"}`, "malformed JSON"},
+		{"bad time", `{"deviceTime":"yesterday"}`, "malformed JSON"},
+		{"two documents", string(valid) + `{}`, "data after the event"},
+		{"oversized", `{"requestId":"` + strings.Repeat("x", MaxEventBytes) + `"}`, "exceeds"},
+		{"missing fields", `{"requestId":"r"}`, "missing [deviceId devicePublicKey deviceTime edgeTask userId]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var req AuthorizeRequest
+			err := decode([]byte(tt.raw), &req)
+			if err == nil {
+				err = req.validate()
+			}
+			var bad *BadEventError
+			if !errors.As(err, &bad) || !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Fatalf("err = %v, want a BadEventError containing %q", err, tt.wantMsg)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatal("the error repeats a field value")
+			}
+		})
+	}
+}
+
+func TestStoreErrorsAreClassifiedForTheCaller(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantType string
+	}{
+		{"outage is retryable", admission.ErrUnavailable, ErrorTypeUnavailable},
+		{"contention is retryable", admission.ErrContention, ErrorTypeUnavailable},
+		{"unknown pool is configuration", admission.ErrUnknownPool, ErrorTypeConfig},
+		{"invalid request is a bad event", admission.ErrInvalidRequest, ErrorTypeBadEvent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := classify(tt.err)
+			var typ string
+			var (
+				bad  *BadEventError
+				cfg  *ConfigError
+				unav *UnavailableError
+			)
+			switch {
+			case errors.As(got, &bad):
+				typ = ErrorTypeBadEvent
+			case errors.As(got, &cfg):
+				typ = ErrorTypeConfig
+			case errors.As(got, &unav):
+				typ = ErrorTypeUnavailable
+			}
+			if typ != tt.wantType || !errors.Is(got, tt.err) && typ != ErrorTypeBadEvent {
+				t.Fatalf("classify(%v) = %T %v, want %s", tt.err, got, got, tt.wantType)
+			}
+		})
+	}
+}
+
+// FuzzDecodeEvents feeds arbitrary bytes to every event decoder: each must
+// answer with a decoded event or a *BadEventError, never panic.
+func FuzzDecodeEvents(f *testing.F) {
+	for _, file := range []string{"authorize-request.json", "authorize-response.json", "release-request.json", "sweep-request.json"} {
+		raw, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
+	f.Add([]byte(`{"requestId":7}`))
+	f.Add([]byte(`{"session":{"pool":""}}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var (
+			a AuthorizeRequest
+			r ReleaseRequest
+			s SweepRequest
+		)
+		for _, check := range []func() error{
+			func() error {
+				if err := decode(raw, &a); err != nil {
+					return err
+				}
+				return a.validate()
+			},
+			func() error {
+				if err := decode(raw, &r); err != nil {
+					return err
+				}
+				return r.validate()
+			},
+			func() error { return decode(raw, &s) },
+		} {
+			var bad *BadEventError
+			if err := check(); err != nil && !errors.As(err, &bad) {
+				t.Fatalf("error %T %v is not a BadEventError", err, err)
+			}
+		}
+	})
+}
