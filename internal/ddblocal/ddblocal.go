@@ -127,11 +127,8 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	if _, err := exec.LookPath("java"); err != nil {
 		return nil, ErrJavaMissing
 	}
-	jarDir, err := Install(ctx, cfg.CacheDir)
-	if err != nil {
-		return nil, err
-	}
 	addr := cfg.Addr
+	var err error
 	if addr == "" {
 		if addr, err = freeLoopbackAddr(); err != nil {
 			return nil, err
@@ -146,6 +143,10 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		return nil, fmt.Errorf("ddblocal: address %s is not free: %w", addr, err)
 	}
 	ln.Close()
+	jarDir, err := Install(ctx, cfg.CacheDir)
+	if err != nil {
+		return nil, err
+	}
 	args := []string{
 		"-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-Djava.library.path=" + filepath.Join(jarDir, "DynamoDBLocal_lib"),
