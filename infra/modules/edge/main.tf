@@ -6,15 +6,19 @@ locals {
   container_name = "edge"
 
   environment = {
-    COLLABGW_TABLE              = var.table_name
-    COLLABGW_LEASE_SECONDS      = tostring(var.lease_seconds)
-    COLLABGW_HEARTBEAT_SECONDS  = tostring(var.heartbeat_seconds)
-    COLLABGW_LOG_LEVEL          = var.log_level
-    COLLABGW_LISTEN_ADDR        = ":${local.device_port}"
-    COLLABGW_HEALTH_ADDR        = ":${local.health_port}"
-    COLLABGW_AUTHORIZE_FUNCTION = var.authorize_function_arn
-    COLLABGW_RELEASE_FUNCTION   = var.release_function_arn
-    COLLABGW_DRAIN_SECONDS      = tostring(var.drain_seconds)
+    COLLABGW_TABLE                  = var.table_name
+    COLLABGW_LEASE_SECONDS          = tostring(var.lease_seconds)
+    COLLABGW_HEARTBEAT_SECONDS      = tostring(var.heartbeat_seconds)
+    COLLABGW_LOG_LEVEL              = var.log_level
+    COLLABGW_LISTEN_ADDR            = ":${local.device_port}"
+    COLLABGW_HEALTH_ADDR            = ":${local.health_port}"
+    COLLABGW_AUTHORIZE_FUNCTION     = var.authorize_function_arn
+    COLLABGW_RELEASE_FUNCTION       = var.release_function_arn
+    COLLABGW_DRAIN_SECONDS          = tostring(var.drain_seconds)
+    COLLABGW_GROUPWISE_CA_DIR       = var.groupwise_ca_dir
+    COLLABGW_COVERAGE_GRACE_SECONDS = tostring(var.coverage_grace_seconds)
+    COLLABGW_ADDR_LOGIN_RATE        = tostring(var.addr_login_rate)
+    COLLABGW_MAX_CONNECTIONS        = tostring(var.max_connections)
   }
 
   secrets = {

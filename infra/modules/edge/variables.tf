@@ -351,3 +351,51 @@ variable "health_check_path" {
     error_message = "health_check_path must start with '/'."
   }
 }
+
+variable "groupwise_ca_dir" {
+  description = "Folder in the edge image holding the PEM bundles that pools' relative caRef values name (COLLABGW_GROUPWISE_CA_DIR)."
+  type        = string
+  default     = "/etc/collabgw/groupwise-ca"
+  nullable    = false
+
+  validation {
+    condition     = startswith(var.groupwise_ca_dir, "/")
+    error_message = "groupwise_ca_dir must be an absolute path."
+  }
+}
+
+variable "coverage_grace_seconds" {
+  description = "How long a device that lost coverage may take to resume its session before it is logged out (COLLABGW_COVERAGE_GRACE_SECONDS)."
+  type        = number
+  default     = 120
+  nullable    = false
+
+  validation {
+    condition     = var.coverage_grace_seconds >= 1 && var.coverage_grace_seconds <= 86400 && floor(var.coverage_grace_seconds) == var.coverage_grace_seconds
+    error_message = "coverage_grace_seconds must be a whole number between 1 and 86400."
+  }
+}
+
+variable "addr_login_rate" {
+  description = "New device connections per second allowed per source address, burst twice that; 0 turns the limit off (COLLABGW_ADDR_LOGIN_RATE)."
+  type        = number
+  default     = 20
+  nullable    = false
+
+  validation {
+    condition     = var.addr_login_rate >= 0 && var.addr_login_rate <= 100000
+    error_message = "addr_login_rate must be between 0 and 100000."
+  }
+}
+
+variable "max_connections" {
+  description = "Cap on open device connections per edge task (COLLABGW_MAX_CONNECTIONS)."
+  type        = number
+  default     = 50000
+  nullable    = false
+
+  validation {
+    condition     = var.max_connections >= 1 && var.max_connections <= 1000000 && floor(var.max_connections) == var.max_connections
+    error_message = "max_connections must be a whole number between 1 and 1000000."
+  }
+}
