@@ -16,7 +16,7 @@ func newDeviceCmd() *cobra.Command {
 		Use:   "device",
 		Short: "Device protocol tools: keys, and the device client",
 	}
-	cmd.AddCommand(newDeviceKeygenCmd())
+	cmd.AddCommand(newDeviceKeygenCmd(), newDeviceLoginCmd(), newDeviceChatCmd(), newDeviceLoadCmd())
 	return cmd
 }
 

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/collabgw/collabgw/internal/devconn"
+	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/localstack"
+	"github.com/collabgw/collabgw/internal/status"
+)
+
+// deviceFlags are the flags every device client command shares. The
+// defaults point at `make run`'s stack and its demo seed.
+type deviceFlags struct {
+	edge       string
+	key        string
+	gatewayKey string
+	user       string
+	device     string
+	password   string
+}
+
+var (
+	defaultDeviceKeyDir  = filepath.Join(localstack.DefaultDataDir, "keys", "devices")
+	defaultGatewayPubKey = filepath.Join(localstack.DefaultDataDir, "keys", "gateway.pub")
+)
+
+func (f *deviceFlags) register(cmd *cobra.Command, withUser bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.edge, "edge", localstack.DefaultEdgeAddr, "the edge's device port, host:port")
+	fl.StringVar(&f.gatewayKey, "gateway-key", defaultGatewayPubKey, "the gateway's public key file (.pub) the device is provisioned with")
+	fl.StringVar(&f.password, "password", "", "the user's GroupWise password")
+	if withUser {
+		fl.StringVar(&f.key, "key", "", "the device's private key file (default: the demo seed's key of --user)")
+		fl.StringVar(&f.user, "user", "", "the GroupWise user id (required)")
+		fl.StringVar(&f.device, "device", "", "the device id (default: the demo seed's device of --user, userNNNN → deviceNNNN)")
+	}
+}
+
+// client returns the device client and the device id to log in with.
+func (f *deviceFlags) client() (*devconn.Client, string, error) {
+	if f.user == "" {
+		return nil, "", errors.New("--user is required")
+	}
+	if f.password == "" {
+		return nil, "", errors.New("--password is required")
+	}
+	device := f.device
+	if device == "" {
+		n, ok := strings.CutPrefix(f.user, "user")
+		if !ok {
+			return nil, "", errors.New("--device is required for users outside the demo seed")
+		}
+		device = "device" + n
+	}
+	keyFile := f.key
+	if keyFile == "" {
+		keyFile = filepath.Join(defaultDeviceKeyDir, f.user+devproto.PrivateKeySuffix)
+	}
+	key, err := devproto.LoadPrivateKey(keyFile)
+	if err != nil {
+		return nil, "", err
+	}
+	gw, err := devproto.LoadPublicKey(f.gatewayKey)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := devconn.NewClient(key, gw)
+	return c, device, err
+}
+
+// login dials the edge and logs in; a refusal is returned as the status
+// with a nil session.
+func (f *deviceFlags) login(ctx context.Context) (*devconn.Client, *devconn.Session, *devproto.ServerStatus, error) {
+	c, device, err := f.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conn, err := c.Dial(ctx, f.edge)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	s, err := c.Login(ctx, conn, devproto.Login{
+		DeviceID: device, UserID: f.user, Password: devproto.Password(f.password), ClientVersion: "collabgw-cli/1",
+	})
+	var rej *devconn.RejectedError
+	if errors.As(err, &rej) {
+		return c, nil, rej.Status, nil
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return c, s, s.Accepted(), nil
+}
+
+// statusJSON is the --json form of a SERVER_STATUS. It never holds the
+// resume token.
+type statusJSON struct {
+	Status         string  `json:"status"`
+	Code           int     `json:"code"`
+	Message        string  `json:"message"`
+	SessionID      string  `json:"sessionId,omitempty"`
+	RetryAfterMs   int64   `json:"retryAfterMs,omitempty"`
+	StatusInterval int64   `json:"statusIntervalMs,omitempty"`
+	LatencyMs      float64 `json:"latencyMs"`
+}
+
+func printStatus(w io.Writer, st *devproto.ServerStatus, lat time.Duration, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(statusJSON{
+			Status: st.Code.String(), Code: int(st.Code), Message: st.Message, SessionID: st.SessionID,
+			RetryAfterMs: st.RetryAfter.Milliseconds(), StatusInterval: st.StatusInterval.Milliseconds(),
+			LatencyMs: float64(lat.Microseconds()) / 1000,
+		})
+	}
+	line := fmt.Sprintf("%s (%s)", st.Code, st.Message)
+	if st.SessionID != "" {
+		line += " session " + st.SessionID
+	}
+	if st.RetryAfter > 0 {
+		line += " retry after " + st.RetryAfter.String()
+	}
+	_, err := fmt.Fprintf(w, "%s in %v\n", line, lat.Round(100*time.Microsecond))
+	return err
+}
+
+func newDeviceLoginCmd() *cobra.Command {
+	var (
+		f      deviceFlags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "login --user U --password P",
+		Short: "Log a device in once, print the status, log out (exit 0 only on ACCEPTED)",
+		Long: `Log a device in to the edge (one round trip: the LOGIN rides in the Noise handshake),
+print the status the edge answered, then log out so no slot stays held. The defaults point
+at the local stack of ` + "`make run`" + `: its edge, its gateway key and the demo seed's device keys
+(user0001 → .local/keys/devices/user0001.key, device0001; GroupWise password "demo").
+
+Exit status: 0 on ACCEPTED, 2 on any other status, 1 on an error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
+			defer cancel()
+			t0 := time.Now()
+			_, s, st, err := f.login(ctx)
+			if err != nil {
+				return err
+			}
+			lat := time.Since(t0)
+			if s != nil {
+				_ = s.Send(ctx, &devproto.Logout{})
+				s.Close()
+			}
+			if err := printStatus(cmd.OutOrStdout(), st, lat, asJSON); err != nil {
+				return err
+			}
+			if st.Code != status.Accepted {
+				return &exitError{code: 2, err: fmt.Errorf("login refused: %v", st.Code)}
+			}
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
