@@ -211,8 +211,13 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // interval and reading what the edge sends, then logs them all out. It
 // returns how many the edge ended meanwhile.
 func (r *run) hold(ctx context.Context) int {
-	hctx, cancel := context.WithTimeout(ctx, r.cfg.Hold)
+	// A cancel, not a deadline: devconn keeps a session open when its
+	// context is cancelled between frames, but a socket deadline that
+	// fires first closes it, and the LOGOUT below needs it open.
+	hctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	stop := time.AfterFunc(r.cfg.Hold, cancel)
+	defer stop.Stop()
 	var dropped atomic.Int64
 	var wg sync.WaitGroup
 	for _, s := range r.held {
@@ -245,7 +250,9 @@ func holdOne(ctx context.Context, s *devconn.Session, every time.Duration) bool 
 			case <-s.Done():
 				return
 			case <-t.C:
-				_ = s.Send(ctx, &devproto.Status{Presence: devproto.PresenceOnline})
+				// Not ctx: a write cut short by the end of the hold
+				// would close the session before its LOGOUT.
+				_ = s.Send(context.WithoutCancel(ctx), &devproto.Status{Presence: devproto.PresenceOnline})
 			}
 		}
 	}()

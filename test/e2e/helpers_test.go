@@ -1,0 +1,382 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/devconn"
+	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/dynamotest"
+	"github.com/collabgw/collabgw/internal/gwclient"
+	"github.com/collabgw/collabgw/internal/gwproto"
+	"github.com/collabgw/collabgw/internal/gwsim"
+	"github.com/collabgw/collabgw/internal/lambdabuild"
+	"github.com/collabgw/collabgw/internal/localstack"
+	"github.com/collabgw/collabgw/internal/manifest"
+	"github.com/collabgw/collabgw/internal/status"
+)
+
+// The lease is short so that a killed edge's sessions expire within the
+// test: 3 s, renewed every second.
+const (
+	lease     = 3 * time.Second
+	heartbeat = time.Second
+	demoUsers = 60
+)
+
+var (
+	stack  *localstack.Stack
+	binDir string // the edge and collabgw binaries
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode")
+		return 0
+	}
+	dir, err := os.MkdirTemp("", "collabgw-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	cache, err := dynamotest.CacheDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	binDir = filepath.Join(dir, "bin")
+	if err := buildBinaries(ctx, binDir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: build:", err)
+		return 1
+	}
+	stack, err = localstack.Start(ctx, localstack.Config{
+		DataDir: filepath.Join(dir, "stack"), InMemory: true, CacheDir: cache,
+		LambdaAddr: "127.0.0.1:0", SimulatorAddr: "127.0.0.1:0", // DynamoDB Local: a free port
+		Pool:      admission.PoolConfig{Name: localstack.DefaultPool},
+		DemoUsers: demoUsers, Lease: lease, Heartbeat: heartbeat, SweepEvery: time.Hour,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: local stack:", err)
+		return 1
+	}
+	defer stack.Close()
+	return m.Run()
+}
+
+func buildBinaries(ctx context.Context, out string) error {
+	root, err := lambdabuild.ModuleRoot(".")
+	if err != nil {
+		return err
+	}
+	for _, pkg := range []string{"./edge", "./cmd/collabgw"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", out+"/", pkg)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+		}
+	}
+	return nil
+}
+
+// pool puts a pool pointing at the simulator and moves the demo users
+// first..last into it; optional users are marked not permitted.
+func pool(t *testing.T, name string, cfg admission.PoolConfig, first, last int) {
+	t.Helper()
+	ctx := t.Context()
+	cfg.Name, cfg.GroupWise = name, stack.Config.Pool.GroupWise
+	if _, err := stack.Store.PutPool(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i := first; i <= last; i++ {
+		if err := stack.Store.PutUser(ctx, admission.User{ID: localstack.DemoUserID(i), Pool: name, Permitted: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func counter(t *testing.T, pool string) int {
+	t.Helper()
+	n, err := stack.Store.Counter(t.Context(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func live(t *testing.T, pool string) int {
+	t.Helper()
+	ss, err := stack.Store.ListSessions(t.Context(), pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ss)
+}
+
+// edgeProc is the edge binary running against the stack.
+type edgeProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	addr   string
+	health string
+	log    *lockedBuffer
+	exited chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startEdge runs the edge binary with the manifest's environment pointed
+// at the stack, and waits until its health endpoint answers.
+func startEdge(t *testing.T, extraEnv ...string) *edgeProc {
+	t.Helper()
+	key, err := os.ReadFile(stack.GatewayKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &edgeProc{t: t, addr: freeAddr(t), health: freeAddr(t), log: &lockedBuffer{}, exited: make(chan error, 1)}
+	e.cmd = exec.Command(filepath.Join(binDir, "edge"))
+	e.cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
+		manifest.EnvListenAddr + "=" + e.addr,
+		manifest.EnvHealthAddr + "=" + e.health,
+		manifest.EnvAuthorizeFunction + "=" + manifest.FunctionAuthorize,
+		manifest.EnvReleaseFunction + "=" + manifest.FunctionRelease,
+		manifest.EnvGatewayKey + "=" + strings.TrimSpace(string(key)),
+		manifest.EnvTable + "=" + stack.Config.Table,
+		manifest.EnvLeaseSeconds + "=" + strconv.Itoa(int(lease.Seconds())),
+		manifest.EnvHeartbeatSeconds + "=" + strconv.Itoa(int(heartbeat.Seconds())),
+		manifest.EnvDrainSeconds + "=10",
+		manifest.EnvAddrLoginRate + "=0",
+		"AWS_REGION=" + localstack.LocalRegion,
+		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
+		"AWS_ENDPOINT_URL_LAMBDA=" + stack.LambdaEndpoint,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + stack.DynamoEndpoint,
+		"AWS_EC2_METADATA_DISABLED=true",
+	}, extraEnv...)
+	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
+	if err := e.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { e.exited <- e.cmd.Wait() }()
+	t.Cleanup(func() {
+		if e.cmd.ProcessState == nil {
+			_ = e.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-e.exited:
+				if err != nil {
+					t.Logf("edge exit: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				_ = e.cmd.Process.Kill()
+			}
+		}
+		if t.Failed() {
+			t.Logf("edge log:\n%s", e.log.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + e.health + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return e
+			}
+		}
+		select {
+		case err := <-e.exited:
+			t.Fatalf("edge exited at start: %v\n%s", err, e.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("edge not healthy: %v\n%s", err, e.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// wait waits for the process to exit, within d.
+func (e *edgeProc) wait(d time.Duration) error {
+	select {
+	case err := <-e.exited:
+		e.exited <- err
+		return err
+	case <-time.After(d):
+		return errors.New("edge did not exit in time")
+	}
+}
+
+// device is a demo device (number i) logging in as its demo user.
+type device struct {
+	t      *testing.T
+	i      int
+	client *devconn.Client
+	sess   *devconn.Session
+	st     *devproto.ServerStatus
+}
+
+func newDevice(t *testing.T, i int) *device {
+	t.Helper()
+	key, err := devproto.LoadPrivateKey(filepath.Join(stack.DeviceKeyDir, localstack.DemoUserID(i)+devproto.PrivateKeySuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := devproto.LoadPublicKey(stack.GatewayPubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := devconn.NewClient(key, gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &device{t: t, i: i, client: c}
+}
+
+func (d *device) login(e *edgeProc, password string) status.Code {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.t.Context(), 10*time.Second)
+	defer cancel()
+	conn, err := d.client.Dial(ctx, e.addr)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	s, err := d.client.Login(ctx, conn, devproto.Login{
+		DeviceID: localstack.DemoDeviceID(d.i), UserID: localstack.DemoUserID(d.i), Password: devproto.Password(password),
+	})
+	return d.result(s, err)
+}
+
+func (d *device) resume(e *edgeProc) status.Code {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.t.Context(), 10*time.Second)
+	defer cancel()
+	conn, err := d.client.Dial(ctx, e.addr)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	s, err := d.client.Resume(ctx, conn, devproto.Resume{DeviceID: localstack.DemoDeviceID(d.i), SessionID: d.st.SessionID, Token: d.st.ResumeToken})
+	return d.result(s, err)
+}
+
+func (d *device) result(s *devconn.Session, err error) status.Code {
+	d.t.Helper()
+	var rej *devconn.RejectedError
+	if errors.As(err, &rej) {
+		return rej.Status.Code
+	}
+	if err != nil {
+		d.t.Fatalf("device %d: %v", d.i, err)
+	}
+	d.sess, d.st = s, s.Accepted()
+	d.t.Cleanup(func() { s.Close() })
+	return status.Accepted
+}
+
+func (d *device) mustLogin(e *edgeProc) {
+	d.t.Helper()
+	if got := d.login(e, gwsim.DemoPassword); got != status.Accepted {
+		d.t.Fatalf("device %d login: %v", d.i, got)
+	}
+}
+
+// receive waits for the next message of type want, skipping others.
+func (d *device) receive(want devproto.MsgType, within time.Duration) devproto.Message {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.t.Context(), within)
+	defer cancel()
+	for {
+		m, err := d.sess.Receive(ctx)
+		if err != nil {
+			d.t.Fatalf("device %d waiting for %v: %v", d.i, want, err)
+		}
+		if m.Type() == want {
+			return m
+		}
+	}
+}
+
+// desktopUser is a GroupWise user logged in to the simulator directly.
+type desktopUser struct {
+	c   *gwclient.Client
+	ims chan gwproto.Event
+}
+
+func desktop(t *testing.T, user string) *desktopUser {
+	t.Helper()
+	u := &desktopUser{ims: make(chan gwproto.Event, 16)}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, err := gwclient.Dial(ctx, stack.GroupWiseAddr, gwclient.WithCACertPEM(stack.Simulator.CACertPEM()),
+		gwclient.WithEventHandler(func(ev gwproto.Event) {
+			if ev.Type == gwproto.EventReceiveMessage {
+				u.ims <- ev
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Login(ctx, user, gwsim.DemoPassword, "e2e", ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	u.c = c
+	return u
+}
+
+func eventually(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
