@@ -28,8 +28,20 @@ import (
 const demoPool = localstack.DefaultPool
 
 func TestAcceptedAndIMsBothWays(t *testing.T) {
-	e := startEdge(t)
-	d := newDevice(t, 1)
+	for _, tt := range []struct {
+		name string
+		user int
+		edge func(t *testing.T) *edgeProc
+	}{
+		{"edge process", 1, func(t *testing.T) *edgeProc { return startEdge(t) }},
+		{"in-process edge of the local stack", 8, func(*testing.T) *edgeProc { return &edgeProc{addr: stack.Edge.Addr()} }},
+	} {
+		t.Run(tt.name, func(t *testing.T) { acceptedAndIMs(t, tt.edge(t), tt.user) })
+	}
+}
+
+func acceptedAndIMs(t *testing.T, e *edgeProc, user int) {
+	d := newDevice(t, user)
 	d.mustLogin(e)
 	if d.st.SessionID == "" || d.st.ResumeToken.IsZero() {
 		t.Fatalf("ACCEPTED without session id or token: %+v", d.st)
@@ -47,7 +59,7 @@ func TestAcceptedAndIMsBothWays(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("bob got nothing")
 	}
-	if err := bob.c.SendMessage(t.Context(), "user0001", "hi phone, from the desktop"); err != nil {
+	if err := bob.c.SendMessage(t.Context(), localstack.DemoUserID(user), "hi phone, from the desktop"); err != nil {
 		t.Fatal(err)
 	}
 	im := d.receive(devproto.TypeReceiveIM, 10*time.Second).(*devproto.ReceiveIM)

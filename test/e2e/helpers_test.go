@@ -22,6 +22,7 @@ import (
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/dynamotest"
+	"github.com/collabgw/collabgw/internal/edge/edgelocal"
 	"github.com/collabgw/collabgw/internal/gwclient"
 	"github.com/collabgw/collabgw/internal/gwproto"
 	"github.com/collabgw/collabgw/internal/gwsim"
@@ -77,6 +78,9 @@ func runMain(m *testing.M) int {
 		LambdaAddr: "127.0.0.1:0", SimulatorAddr: "127.0.0.1:0", // DynamoDB Local: a free port
 		Pool:      admission.PoolConfig{Name: localstack.DefaultPool},
 		DemoUsers: demoUsers, Lease: lease, Heartbeat: heartbeat, SweepEvery: time.Hour,
+		// An in-process edge as `make run` has; most tests run the
+		// binary instead, as a process they can kill.
+		StartEdge: edgelocal.Starter("127.0.0.1:0", nil),
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: local stack:", err)
