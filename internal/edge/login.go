@@ -15,6 +15,12 @@ import (
 	"github.com/collabgw/collabgw/internal/status"
 )
 
+// releaseTimeout bounds one release, retries included. It is generous: a
+// burst of logouts can queue behind Lambda's concurrency, and a release
+// that gives up leaves the slot taken until the lease lapses and the sweep
+// runs.
+const releaseTimeout = 30 * time.Second
+
 // internalRetryAfter is the retry delay given with SERVER_BUSY when the edge
 // itself failed (a function or the store was unavailable).
 const internalRetryAfter = 2 * time.Second
@@ -217,7 +223,7 @@ func (s *Server) endReported(ended []admission.Ended) {
 // is counted and logged; the slot is still freed by the sweep once the
 // lease, which this edge no longer renews, expires.
 func (s *Server) release(ctx context.Context, ref admission.SessionRef, reqID, reason string) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.loginTimeout)
+	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
 	defer cancel()
 	if err := s.rel.Release(ctx, lambdaapi.ReleaseRequest{Session: ref, Reason: reason}); err != nil {
 		s.met.inc(evReleaseFailed)
