@@ -17,6 +17,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -44,7 +47,13 @@ func run() error {
 	// The default chain reads the ECS task role, and the SDK's standard
 	// AWS_ENDPOINT_URL_LAMBDA / AWS_ENDPOINT_URL_DYNAMODB point the
 	// clients at a local stack.
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	// Retries are not rate-limited client-side: a drain releases thousands
+	// of sessions at once, and the default retry quota would turn one
+	// throttled burst into failed releases (which the sweep then has to
+	// clean up after the lease expires).
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) { o.RateLimiter = ratelimit.None })
+	}))
 	if err != nil {
 		return fmt.Errorf("AWS configuration: %w", err)
 	}

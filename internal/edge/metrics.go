@@ -16,6 +16,7 @@ type counter int
 
 const (
 	dropConnCap           counter = iota // a connection over the cap, closed unread
+	dropAcceptError                      // an accept that failed (out of file descriptors): backed off
 	dropAddrRate                         // a connection over its address's rate, closed unread
 	dropHandshake                        // a HELLO that never arrived or did not authenticate
 	dropQueueFull                        // a message for a device whose queue was full
@@ -36,7 +37,7 @@ const (
 )
 
 var counterNames = [numCounters]string{
-	dropConnCap: "DropConnCap", dropAddrRate: "DropAddrRate", dropHandshake: "DropHandshake",
+	dropConnCap: "DropConnCap", dropAcceptError: "DropAcceptError", dropAddrRate: "DropAddrRate", dropHandshake: "DropHandshake",
 	dropQueueFull: "DropQueueFull", dropDraining: "DropDraining",
 	evGone: "SessionGone", evGraceExpired: "GraceExpired", evGroupWiseLost: "GroupWiseLost",
 	evSignedOnElsewhere: "SignedOnElsewhere", evDeviceDropped: "DeviceDropped", evLogout: "Logout",
@@ -81,6 +82,7 @@ type Stats struct {
 	Logins      map[string]int64 `json:"logins"`  // by status name
 	Resumes     map[string]int64 `json:"resumes"` // by status name
 	Events      map[string]int64 `json:"events"`  // drops and lifecycle events by name
+	Memory      MemoryStats      `json:"memory"`
 }
 
 func (m *metrics) snapshot() Stats {

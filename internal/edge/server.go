@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	runtimemetrics "runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,9 +17,14 @@ import (
 	"github.com/collabgw/collabgw/internal/edge/ratelimit"
 )
 
-// ErrServerClosed is returned by Run when called on a server that already
-// ran.
-var ErrServerClosed = errors.New("edge: server already ran")
+// Errors of Run.
+var (
+	// ErrServerClosed: Run was called on a server that already ran.
+	ErrServerClosed = errors.New("edge: server already ran")
+	// ErrListenerClosed: the listener was closed under Run (the server
+	// drained and stopped).
+	ErrListenerClosed = errors.New("edge: listener closed")
+)
 
 // Server is the edge. Create it with New and serve with Run.
 type Server struct {
@@ -122,16 +128,17 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	// admissions already deciding are not interrupted (see admit).
 	connCtx, stopConns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConns()
-	acceptDone := make(chan error, 1)
-	go func() { acceptDone <- s.acceptLoop(connCtx, ln) }()
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		s.acceptLoop(connCtx, ln)
+	}()
 
 	var runErr error
-	acceptStopped := false
 	select {
 	case <-ctx.Done():
-	case err := <-acceptDone:
-		acceptStopped = true
-		runErr = fmt.Errorf("edge: accept: %w", err)
+	case <-acceptDone:
+		runErr = ErrListenerClosed
 	}
 	s.mu.Lock() // beginLogin checks draining under the same lock
 	s.draining.Store(true)
@@ -139,13 +146,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.cfg.log.Info("stopping: no new connections", "drain_timeout", s.cfg.drainTimeout)
 	ln.Close()
 	stopConns()
-	if !acceptStopped {
-		// After this no connection goroutine starts. Accept fails only
-		// because ln was closed, which is the expected end.
-		if err := <-acceptDone; err != nil {
-			runErr = fmt.Errorf("edge: accept: %w", err)
-		}
-	}
+	<-acceptDone // no connection goroutine starts after this
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.drainTimeout)
 	defer cancel()
 	err := s.drain(dctx)
@@ -154,23 +155,25 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return errors.Join(runErr, err)
 }
 
-func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) error {
+// acceptLoop accepts until ln is closed.
+func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 	var backoff time.Duration
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			if s.draining.Load() || errors.Is(err, net.ErrClosed) {
-				return nil
+				return
 			}
-			// Out of file descriptors and the like: wait rather than spin,
-			// as net/http does.
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
+			// Out of file descriptors (EMFILE) and the like pass: wait
+			// rather than spin or stop serving the sessions held, as
+			// net/http does.
+			s.met.inc(dropAcceptError)
+			if backoff == 0 {
+				s.cfg.log.Warn("accept failed; backing off", "err", err)
 			}
-			return err
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
 		}
 		backoff = 0
 		select {
@@ -243,7 +246,25 @@ func (s *Server) background(f func()) {
 func (s *Server) Stats() Stats {
 	st := s.met.snapshot()
 	st.Draining = s.draining.Load()
+	samples := []runtimemetrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"},
+		{Name: "/memory/classes/total:bytes"}, {Name: "/sched/goroutines:goroutines"},
+	}
+	runtimemetrics.Read(samples)
+	st.Memory = MemoryStats{
+		HeapObjects: samples[0].Value.Uint64(), Stacks: samples[1].Value.Uint64(),
+		Total: samples[2].Value.Uint64(), Goroutines: samples[3].Value.Uint64(),
+	}
 	return st
+}
+
+// MemoryStats is the Go runtime's view of the process memory, for telling
+// live data from garbage-collector headroom when reading RSS.
+type MemoryStats struct {
+	HeapObjects uint64 `json:"heapObjectsBytes"` // live and not yet swept objects
+	Stacks      uint64 `json:"stacksBytes"`
+	Total       uint64 `json:"totalBytes"` // everything the runtime mapped
+	Goroutines  uint64 `json:"goroutines"`
 }
 
 // HealthHandler serves /healthz (200 while serving, 503 once draining, so
