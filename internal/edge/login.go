@@ -35,7 +35,12 @@ type attempt struct {
 // serveConn runs one device connection: the handshake and admission, then,
 // once admitted, the session's reader until the link ends.
 func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
-	defer s.connDone()
+	reading := false
+	defer func() {
+		if !reading {
+			s.connDone()
+		}
+	}()
 	ip := remoteIP(conn.RemoteAddr())
 	if s.addrRate != nil {
 		if ok, _ := s.addrRate.Allow(ip, s.cfg.now()); !ok {
@@ -71,7 +76,15 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	if !att.session.attach(link, att.gen) {
 		return
 	}
-	att.session.readLoop(link)
+	// The reader is a new goroutine: this one's stack grew through the
+	// Noise and TLS handshakes, and a parked goroutine's stack is only
+	// shrunk by a garbage collection, which an idle edge may not run for
+	// hours. A fresh one parks in Receive with a few KiB.
+	reading = true
+	go func() {
+		defer s.connDone()
+		att.session.readLoop(link)
+	}()
 }
 
 // admit decides a verified hello: a LOGIN goes to the authorize function
