@@ -13,14 +13,15 @@ import (
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/dynamotest"
+	"github.com/collabgw/collabgw/internal/edge/edgelocal"
 	"github.com/collabgw/collabgw/internal/localstack"
 )
 
 func newLocalCmd() *cobra.Command {
 	cfg := localstack.Config{}
 	var (
-		groupwise, groupwiseCA, groupwisePin, gwsimAddr string
-		verbose                                         bool
+		groupwise, groupwiseCA, groupwisePin, gwsimAddr, edgeAddr string
+		verbose                                                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "local",
@@ -28,7 +29,8 @@ func newLocalCmd() *cobra.Command {
 		Long: `Runs, in one supervised process: DynamoDB Local (data under --data-dir) with the
 collabgw table and a demo seed, the GroupWise Messenger simulator (or --groupwise to use an
 existing server), the Lambda functions under the Runtime Interface Emulator behind a local
-Lambda Invoke endpoint, and the sweep every minute. Ctrl-C stops everything.`,
+Lambda Invoke endpoint, the sweep every minute, and the edge on the device port.
+Ctrl-C drains the edge and stops everything.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.ExternalGroupWise, cfg.SimulatorAddr = groupwise != "", gwsimAddr
@@ -53,6 +55,7 @@ Lambda Invoke endpoint, and the sweep every minute. Ctrl-C stops everything.`,
 			if cfg.CacheDir, err = dynamotest.CacheDir(); err != nil {
 				return err
 			}
+			cfg.StartEdge = edgelocal.Starter(edgeAddr, cfg.Log)
 			stack, err := localstack.Start(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -66,6 +69,7 @@ Lambda Invoke endpoint, and the sweep every minute. Ctrl-C stops everything.`,
 	f.StringVar(&cfg.DataDir, "data-dir", localstack.DefaultDataDir, "folder for the stack's data and keys")
 	f.BoolVar(&cfg.InMemory, "in-memory", false, "keep no DynamoDB data: a throwaway stack")
 	f.StringVar(&cfg.DynamoAddr, "dynamodb-addr", localstack.DefaultDynamoAddr, "DynamoDB Local listen address")
+	f.StringVar(&edgeAddr, "edge-addr", localstack.DefaultEdgeAddr, "edge device port listen address")
 	f.StringVar(&cfg.LambdaAddr, "lambda-addr", localstack.DefaultLambdaAddr, "local Lambda Invoke endpoint listen address")
 	f.StringVar(&cfg.Table, "table", localstack.DefaultTable, "DynamoDB table name")
 	f.StringVar(&cfg.Pool.Name, "pool", localstack.DefaultPool, "name of the demo pool")
@@ -88,7 +92,7 @@ func printReady(w io.Writer, s *localstack.Stack) {
 	if s.Simulator == nil {
 		gw = "external"
 	}
-	edge := "not started (the edge is not part of this build)"
+	edge := "not started"
 	if s.Edge != nil {
 		edge = s.Edge.Addr()
 	}

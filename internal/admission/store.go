@@ -40,7 +40,8 @@ const (
 	// DefaultMaxAttempts bounds how often one call retries after losing a
 	// race for a slot or a transaction conflict.
 	DefaultMaxAttempts = 16
-	// DefaultRenewConcurrency bounds the parallel writes of one RenewLeases.
+	// DefaultRenewConcurrency bounds the parallel writes of one RenewLeases
+	// and of one pool's sweep.
 	DefaultRenewConcurrency = 16
 )
 
@@ -97,7 +98,8 @@ func WithLease(lease, heartbeat time.Duration) Option {
 // WithMaxAttempts bounds the retries of one call.
 func WithMaxAttempts(n int) Option { return func(s *Store) { s.maxAttempts = n } }
 
-// WithRenewConcurrency bounds the parallel writes of one RenewLeases.
+// WithRenewConcurrency bounds the parallel writes of one RenewLeases and
+// of one pool's sweep.
 func WithRenewConcurrency(n int) Option { return func(s *Store) { s.renewConcurrency = n } }
 
 // WithLogger sets the structured logger.

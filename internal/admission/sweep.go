@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 )
@@ -58,6 +59,15 @@ func (s *Store) sweepPool(ctx context.Context, pool PoolConfig) (PoolSweep, erro
 	now := s.now()
 	nowMs := now.UnixMilli()
 	cutoff := now.Add(-pool.InactivityTimeout).UnixMilli()
+	var (
+		mu       sync.Mutex // guards ps.Ended and firstErr
+		firstErr error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, s.renewConcurrency)
+	)
+	// Sessions are ended in parallel (bounded): after an edge task dies
+	// thousands may expire at once, and one transaction at a time would not
+	// finish within the function's timeout.
 	for _, it := range sessions {
 		var rule endRule
 		switch {
@@ -70,13 +80,23 @@ func (s *Store) sweepPool(ctx context.Context, pool PoolConfig) (PoolSweep, erro
 		default:
 			continue
 		}
-		ended, err := s.endSession(ctx, it.ref(), rule)
-		if err != nil {
-			return ps, err
-		}
-		if ended {
-			ps.Ended = append(ps.Ended, Ended{Session: it.ref(), Owner: it.Owner, Reason: rule.reason})
-		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ended, err := s.endSession(ctx, it.ref(), rule)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil && firstErr == nil:
+				firstErr = err
+			case ended:
+				ps.Ended = append(ps.Ended, Ended{Session: it.ref(), Owner: it.Owner, Reason: rule.reason})
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return ps, firstErr
 	}
 	return s.recount(ctx, ps)
 }

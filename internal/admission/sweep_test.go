@@ -236,3 +236,20 @@ func TestNewValidatesOptions(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestSweepEndsEverySessionOfACrashedEdge(t *testing.T) {
+	e := newEnv(t, WithRenewConcurrency(4))
+	e.pool(PoolConfig{MaxSessions: 100})
+	for _, u := range e.users("u", 40, "main") {
+		e.mustAdmit(u)
+	}
+	e.clock.Advance(DefaultLeaseDuration + time.Second)
+	report, err := e.store.Sweep(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ps := report.Pools[0]; len(ps.Ended) != 40 || ps.Live != 0 || ps.Drift != 0 {
+		t.Fatalf("ended %d, live %d, drift %d; want all 40 ended", len(ps.Ended), ps.Live, ps.Drift)
+	}
+	e.checkCounter("main", 0)
+}

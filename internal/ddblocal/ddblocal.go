@@ -173,7 +173,10 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		logw = io.Discard
 	}
 	cmd.Stdout, cmd.Stderr = logw, logw
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group keeps a terminal's Ctrl-C from reaching it
+	// before the stack has stopped what depends on it; Pdeathsig still ends
+	// it if this process dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("ddblocal: start java: %w", err)
 	}

@@ -79,8 +79,24 @@ func (a *Acceptor) accept(ctx context.Context, conn net.Conn, admit AdmitFunc) (
 		return nil, fmt.Errorf("devconn: accept: send welcome: %w", err)
 	}
 	s := newSession(conn, tr, a.o.writeTimeout, st)
-	s.request, s.deviceKey = hello.Request, hello.DeviceKey
+	s.request, s.deviceKey = withoutSecrets(hello.Request), hello.DeviceKey
 	return s, nil
+}
+
+// withoutSecrets copies a request without its password or resume token:
+// the session outlives the login, and the secrets must not live with it.
+func withoutSecrets(req devproto.Request) devproto.Request {
+	switch r := req.(type) {
+	case *devproto.Login:
+		c := *r
+		c.Password = ""
+		return &c
+	case *devproto.Resume:
+		c := *r
+		c.Token = devproto.ResumeToken{}
+		return &c
+	}
+	return req
 }
 
 // readHello reads and authenticates the first frame under the handshake

@@ -130,7 +130,7 @@ func TestLoginAndChat(t *testing.T) {
 	if got := dev.Accepted(); got.SessionID != "s-1" || got.ResumeToken != testToken || got.StatusInterval != time.Minute {
 		t.Fatalf("device got %+v", got)
 	}
-	if l, ok := gw.Request().(*devproto.Login); !ok || l.UserID != "jsmith" || gw.DeviceKey() != devprototest.PublicKey("device") {
+	if l, ok := gw.Request().(*devproto.Login); !ok || l.UserID != "jsmith" || l.Password != "" || gw.DeviceKey() != devprototest.PublicKey("device") {
 		t.Fatalf("gateway saw %#v from %v", gw.Request(), gw.DeviceKey())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

@@ -47,8 +47,9 @@ func newSession(conn net.Conn, tr *devproto.Transport, writeTimeout time.Duratio
 // token and status interval.
 func (s *Session) Accepted() *devproto.ServerStatus { return s.accepted }
 
-// Request returns, on the gateway, the LOGIN or RESUME the device sent
-// (nil on the device). It holds the password: do not log it whole.
+// Request returns, on the gateway, the LOGIN or RESUME the device sent,
+// without its password or resume token (nil on the device): those are
+// only handed to the accept callback, for the login itself.
 func (s *Session) Request() devproto.Request { return s.request }
 
 // DeviceKey returns, on the gateway, the key the device authenticated with.

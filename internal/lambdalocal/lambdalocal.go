@@ -147,7 +147,10 @@ func (r *Runtime) startInstance(ctx context.Context, cfg Config, fn Function) (*
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(int(DefaultTimeout.Seconds())),
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
 	}, fn.Env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Its own process group keeps a terminal's Ctrl-C from reaching it
+	// before the stack has stopped what depends on it; Pdeathsig still ends
+	// it if this process dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("lambdalocal: %w", err)
@@ -193,7 +196,7 @@ func (r *Runtime) Invoke(ctx context.Context, name string, payload []byte) (Resu
 	defer func() { p.idle <- inst }()
 	select {
 	case <-inst.exited:
-		return Result{}, fmt.Errorf("lambdalocal: %s emulator exited: %w", name, inst.err)
+		return Result{}, fmt.Errorf("lambdalocal: %s emulator exited: %w", name, errors.Join(inst.err, errors.New("no longer serving")))
 	default:
 	}
 	ctx, cancel := context.WithTimeout(ctx, DefaultTimeout+5*time.Second)

@@ -102,6 +102,13 @@ resource "aws_lb_target_group" "this" {
   # Devices' own addresses reach the edge (its per-address login limit).
   preserve_client_ip = true
 
+  # A RESUME must reach the task that holds the session's GroupWise link:
+  # keep a device's address on one task.
+  stickiness {
+    type    = "source_ip"
+    enabled = true
+  }
+
   health_check {
     protocol            = "HTTP"
     port                = tostring(local.health_port)
