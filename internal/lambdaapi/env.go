@@ -59,7 +59,8 @@ func (e Env) StoreOptions(log *slog.Logger) []admission.Option {
 }
 
 // Logger returns a JSON logger at the configured level, the format
-// CloudWatch Logs Insights queries by field.
+// CloudWatch Logs Insights queries by field, whose every line logged with
+// an invocation's context carries the request and session ids.
 func (e Env) Logger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: e.LogLevel}))
+	return slog.New(NewTraceHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: e.LogLevel})))
 }

@@ -14,6 +14,8 @@ const (
 	ErrorTypeBadEvent    = "BadEventError"
 	ErrorTypeConfig      = "ConfigError"
 	ErrorTypeUnavailable = "UnavailableError"
+	// ErrorTypeInternal names, in metrics, every other failure (a bug).
+	ErrorTypeInternal = "InternalError"
 )
 
 // BadEventError is an event the function cannot accept: malformed JSON,

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
@@ -159,10 +160,33 @@ func decode(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return &BadEventError{Reason: "malformed JSON: " + err.Error()}
+		return &BadEventError{Reason: "malformed JSON: " + describeJSONError(err)}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return &BadEventError{Reason: "malformed JSON: data after the event"}
 	}
 	return nil
+}
+
+// describeJSONError says what is wrong with an event without quoting any
+// of its values: encoding/json and the types it calls (time, status) echo
+// the offending value, and an event that is wrong because a secret ended
+// up in it must not carry that secret into the logs or back to the edge.
+func describeJSONError(err error) string {
+	var (
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		kind, _, _ := strings.Cut(typ.Value, " ") // "number 5" -> "number"
+		return fmt.Sprintf("field %s: a JSON %s is not a %s", typ.Field, kind, typ.Type)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "truncated event"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return fmt.Sprintf("a field has an invalid value (%T)", err)
 }

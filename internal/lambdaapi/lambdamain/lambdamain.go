@@ -18,6 +18,8 @@ import (
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/lambdaapi"
+	"github.com/collabgw/collabgw/internal/manifest"
+	"github.com/collabgw/collabgw/internal/metrics"
 )
 
 // Function selects the handler a binary serves.
@@ -29,6 +31,12 @@ const (
 	Release
 	Sweep
 )
+
+var names = map[Function]string{
+	Authorize: manifest.FunctionAuthorize,
+	Release:   manifest.FunctionRelease,
+	Sweep:     manifest.FunctionSweep,
+}
 
 // Run reads the environment, builds the clients and serves fn until the
 // runtime stops the process. Configuration errors end the process at init,
@@ -46,7 +54,17 @@ func run(fn Function) error {
 	if err != nil {
 		return err
 	}
-	log := env.Logger(os.Stdout)
+	name, ok := names[fn]
+	if !ok {
+		return fmt.Errorf("unknown function %d", fn)
+	}
+	// Logs and EMF metrics share stdout: the runtime ships each line to the
+	// function's log group, where CloudWatch extracts the metrics.
+	log := env.Logger(os.Stdout).With("function", name)
+	rec, err := metrics.New(os.Stdout, metrics.WithProperty("function", name))
+	if err != nil {
+		return err
+	}
 	db, err := dynamoFromEnv(os.Getenv)
 	if err != nil {
 		return err
@@ -55,7 +73,7 @@ func run(fn Function) error {
 	if err != nil {
 		return err
 	}
-	h, err := lambdaapi.New(store, lambdaapi.WithLogger(log))
+	h, err := lambdaapi.New(store, lambdaapi.WithLogger(log), lambdaapi.WithMetrics(rec))
 	if err != nil {
 		return err
 	}
@@ -67,8 +85,6 @@ func run(fn Function) error {
 		handle = func(ctx context.Context, raw json.RawMessage) (any, error) { return h.Release(ctx, raw) }
 	case Sweep:
 		handle = func(ctx context.Context, raw json.RawMessage) (any, error) { return h.Sweep(ctx, raw) }
-	default:
-		return fmt.Errorf("unknown function %d", fn)
 	}
 	log.Info("init complete", "init_ms", float64(time.Since(started).Microseconds())/1000)
 	lambda.StartWithOptions(rawHandler(handle), lambda.WithEnableSIGTERM())
