@@ -15,6 +15,7 @@ var roots = []string{
 	"modules/functions",
 	"modules/edge",
 	"modules/pool",
+	"modules/monitoring",
 	"examples/complete",
 }
 

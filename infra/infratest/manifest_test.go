@@ -139,9 +139,10 @@ func edgeManifestTest() string {
 func writeManifestTests(t *testing.T, work string) {
 	t.Helper()
 	files := map[string]string{
-		"modules/data/tests/manifest.tftest.hcl":      dataManifestTest(),
-		"modules/functions/tests/manifest.tftest.hcl": functionsManifestTest(),
-		"modules/edge/tests/manifest.tftest.hcl":      edgeManifestTest(),
+		"modules/data/tests/manifest.tftest.hcl":       dataManifestTest(),
+		"modules/functions/tests/manifest.tftest.hcl":  functionsManifestTest(),
+		"modules/edge/tests/manifest.tftest.hcl":       edgeManifestTest(),
+		"modules/monitoring/tests/manifest.tftest.hcl": monitoringManifestTest(t, filepath.Join(work, "modules", "monitoring")),
 	}
 	for rel, body := range files {
 		path := filepath.Join(work, rel)

@@ -106,7 +106,7 @@ var (
 		Name: "Releases", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
 		Sets:     [][]string{{}, {DimPool}},
 		Emitters: []string{EmitterRelease},
-		Help:     "Sessions the edge released (logout, GroupWise refusal, drain).",
+		Help:     "Release calls the function confirmed (logout, GroupWise refusal, drain); release is idempotent, so a repeated call counts again.",
 	}
 	ActiveSessions = Metric{
 		Name: "ActiveSessions", Unit: UnitCount, Kind: Gauge, Source: SourceEMF,

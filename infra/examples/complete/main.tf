@@ -54,3 +54,19 @@ module "pool" {
   groupwise_ca_ref           = each.value.groupwise_ca_ref
   groupwise_pin_sha256       = each.value.groupwise_pin_sha256
 }
+
+module "monitoring" {
+  source = "../../modules/monitoring"
+
+  name_prefix              = var.name
+  alarm_actions            = var.alarm_actions
+  function_names           = module.functions.function_names
+  function_log_group_names = module.functions.log_group_names
+  edge_log_group_name      = module.edge.log_group_name
+  ecs_cluster_name         = module.edge.ecs_cluster_name
+  ecs_service_name         = module.edge.ecs_service_name
+  load_balancer_arn_suffix = module.edge.load_balancer_arn_suffix
+  target_group_arn_suffix  = module.edge.target_group_arn_suffix
+  pools                    = { for name, pool in var.pools : name => { max_sessions = pool.max_sessions, protocol_limit = pool.protocol_limit } }
+  other_alarm_arns         = concat(module.functions.alarm_arns, module.edge.alarm_arns)
+}

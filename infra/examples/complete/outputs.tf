@@ -17,3 +17,8 @@ output "ecr_repository_url" {
   description = "Push the edge image here, tagged edge_image_tag."
   value       = module.edge.ecr_repository_url
 }
+
+output "dashboard_name" {
+  description = "The CloudWatch dashboard (docs/operations.md explains each panel and alarm)."
+  value       = module.monitoring.dashboard_name
+}

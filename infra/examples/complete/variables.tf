@@ -86,7 +86,7 @@ variable "deletion_protection_enabled" {
 }
 
 variable "alarm_actions" {
-  description = "SNS topic ARNs notified by the alarms."
+  description = "SNS topic ARNs notified by the alarms (docs/operations.md says what each means)."
   type        = list(string)
   default     = []
 }

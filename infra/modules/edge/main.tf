@@ -74,6 +74,16 @@ resource "aws_cloudwatch_log_group" "this" {
   tags              = var.tags
 }
 
+# Container Insights writes its performance events to this group; left to
+# ECS, it is created on first use with no retention (kept forever, billed
+# forever). Created here first, with the service depending on it, so it
+# exists before the first task reports.
+resource "aws_cloudwatch_log_group" "container_insights" {
+  name              = "/aws/ecs/containerinsights/${var.name}/performance"
+  retention_in_days = var.container_insights_log_retention_in_days
+  tags              = var.tags
+}
+
 resource "aws_ecs_task_definition" "this" {
   family                   = var.name
   requires_compatibilities = ["FARGATE"]
@@ -160,5 +170,5 @@ resource "aws_ecs_service" "this" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_lb_listener.this]
+  depends_on = [aws_lb_listener.this, aws_cloudwatch_log_group.container_insights]
 }

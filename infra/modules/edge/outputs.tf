@@ -32,3 +32,23 @@ output "task_security_group_id" {
   description = "Security group of the edge tasks."
   value       = aws_security_group.task.id
 }
+
+output "load_balancer_arn_suffix" {
+  description = "ARN suffix of the Network Load Balancer (the LoadBalancer dimension of AWS/NetworkELB metrics)."
+  value       = aws_lb.this.arn_suffix
+}
+
+output "target_group_arn_suffix" {
+  description = "ARN suffix of the edge target group (the TargetGroup dimension of AWS/NetworkELB metrics)."
+  value       = aws_lb_target_group.this.arn_suffix
+}
+
+output "log_group_name" {
+  description = "Name of the edge's log group (its JSON logs and EMF metrics)."
+  value       = aws_cloudwatch_log_group.this.name
+}
+
+output "alarm_arns" {
+  description = "ARNs of the module's alarms (memory utilisation, unhealthy targets)."
+  value       = [aws_cloudwatch_metric_alarm.memory.arn, aws_cloudwatch_metric_alarm.unhealthy_targets.arn]
+}

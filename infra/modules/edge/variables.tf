@@ -326,6 +326,18 @@ variable "log_retention_in_days" {
   }
 }
 
+variable "container_insights_log_retention_in_days" {
+  description = "Days CloudWatch Logs keeps Container Insights' performance events (the metrics are extracted on arrival, so a short retention loses nothing)."
+  type        = number
+  default     = 7
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.container_insights_log_retention_in_days)
+    error_message = "container_insights_log_retention_in_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, ...)."
+  }
+}
+
 variable "alarm_actions" {
   description = "ARNs (SNS topics) notified when an alarm fires."
   type        = list(string)

@@ -17,3 +17,8 @@ output "log_group_names" {
   description = "Name of each function's log group, by manifest name."
   value       = { for name, group in aws_cloudwatch_log_group.this : name => group.name }
 }
+
+output "alarm_arns" {
+  description = "ARNs of the module's alarms (errors of each function, sweep throttles)."
+  value       = concat([for a in aws_cloudwatch_metric_alarm.errors : a.arn], [aws_cloudwatch_metric_alarm.sweep_throttles.arn])
+}

@@ -20,6 +20,12 @@ mock_provider "aws" {
   mock_resource "aws_lambda_function" {
     defaults = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:collabgw-fn" }
   }
+  mock_resource "aws_lb" {
+    defaults = { arn_suffix = "net/collabgw-edge/0123456789abcdef" }
+  }
+  mock_resource "aws_lb_target_group" {
+    defaults = { arn_suffix = "targetgroup/collabgw-edge/0123456789abcdef" }
+  }
 }
 
 variables {
@@ -59,5 +65,9 @@ run "complete_deployment" {
   assert {
     condition     = length(module.pool) == 1
     error_message = "Each configured pool is written."
+  }
+  assert {
+    condition     = output.dashboard_name == "collabgw"
+    error_message = "The deployment has its dashboard."
   }
 }

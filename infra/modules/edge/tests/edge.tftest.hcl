@@ -94,6 +94,10 @@ run "scales_on_cpu_and_connections" {
     condition     = length(aws_cloudwatch_metric_alarm.memory.id) > 0 && aws_cloudwatch_metric_alarm.memory.metric_name == "MemoryUtilization"
     error_message = "Edge memory needs an alarm."
   }
+  assert {
+    condition     = aws_cloudwatch_log_group.container_insights.name == "/aws/ecs/containerinsights/${var.name}/performance" && aws_cloudwatch_log_group.container_insights.retention_in_days == 7
+    error_message = "Container Insights' log group needs a retention, or ECS creates it without one."
+  }
 }
 
 run "stop_timeout_must_exceed_drain" {
