@@ -34,7 +34,7 @@ const (
 	// EnvGroupWiseCADir is the folder a pool's relative caRef names a PEM
 	// bundle in (default /etc/collabgw/groupwise-ca); an absolute caRef is
 	// used as is.
-	EnvGroupWiseCADir = "COLLABGW_GROUPWISE_CA_DIR"
+	EnvGroupWiseCADir = "COLLABGW_GROUPWISE_CA_DIR" //nolint:gosec // a variable name, not a credential
 	// EnvCoverageGraceSeconds is how long a dropped device may take to
 	// resume before its session is logged out (default 120).
 	EnvCoverageGraceSeconds = "COLLABGW_COVERAGE_GRACE_SECONDS"
