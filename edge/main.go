@@ -26,6 +26,7 @@ import (
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/edge"
+	"github.com/collabgw/collabgw/internal/metrics"
 )
 
 func main() {
@@ -70,8 +71,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// Metrics go to stdout as CloudWatch EMF, logs to stderr; the awslogs
+	// driver ships both.
+	rec, err := metrics.New(os.Stdout, metrics.WithProperty("edgeTask", owner))
+	if err != nil {
+		return err
+	}
 	srv, err := edge.New(env.GatewayKey, owner, fns, fns, store,
-		append(env.Options(log, os.Stdout), edge.WithEdgeAddr(owner))...)
+		append(env.Options(log, rec), edge.WithEdgeAddr(owner))...)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ var _ GroupWise = (*gwclient.Client)(nil)
 // GroupWiseLogin is everything needed to log one user in to GroupWise.
 type GroupWiseLogin struct {
 	Target   lambdaapi.GroupWise
+	Pool     string // for metrics
 	UserID   string
 	Password string // kept only for the call, never logged
 	DeviceIP string

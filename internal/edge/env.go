@@ -12,6 +12,7 @@ import (
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/manifest"
+	"github.com/collabgw/collabgw/internal/metrics"
 )
 
 // Defaults of the environment.
@@ -110,12 +111,12 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 }
 
 // Options are the server options the configuration implies.
-func (e Env) Options(log *slog.Logger, metrics io.Writer) []Option {
+func (e Env) Options(log *slog.Logger, rec *metrics.Recorder) []Option {
 	burst := max(int(2*e.AddrRate), 1)
 	return []Option{
-		WithLogger(log), WithMetricsOutput(metrics), WithHeartbeat(e.Heartbeat), WithDrainTimeout(e.Drain),
+		WithLogger(log), WithMetrics(rec), WithHeartbeat(e.Heartbeat), WithDrainTimeout(e.Drain),
 		WithCoverageGrace(e.Grace), WithAddrRate(e.AddrRate, burst), WithMaxConns(e.MaxConns),
-		WithGroupWiseDialer(NewGroupWiseDialer(e.CADir)),
+		WithGroupWiseDialer(NewGroupWiseDialer(e.CADir, rec)),
 	}
 }
 

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -10,8 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/collabgw/collabgw/internal/gwclient"
+	"github.com/collabgw/collabgw/internal/metrics"
 	"github.com/collabgw/collabgw/internal/status"
 )
 
@@ -23,6 +26,7 @@ var ErrCARef = errors.New("edge: GroupWise CA bundle cannot be loaded")
 // them. CA bundles are read once and shared by every connection.
 type TLSDialer struct {
 	caDir string
+	rec   *metrics.Recorder // nil: no metrics
 	opts  []gwclient.Option
 
 	mu    sync.Mutex // guards pools
@@ -33,10 +37,11 @@ var _ GroupWiseDialer = (*TLSDialer)(nil)
 
 // NewGroupWiseDialer returns a dialer that resolves a relative caRef under
 // caDir (an absolute caRef is used as is; an empty one means the system
-// roots, or the pin alone when one is set). opts are passed to every
+// roots, or the pin alone when one is set) and records connect and login
+// latencies and errors in rec (nil: none). opts are passed to every
 // gwclient.Dial, e.g. gwclient.WithKeepalive.
-func NewGroupWiseDialer(caDir string, opts ...gwclient.Option) *TLSDialer {
-	return &TLSDialer{caDir: caDir, opts: opts, pools: map[string]*x509.CertPool{}}
+func NewGroupWiseDialer(caDir string, rec *metrics.Recorder, opts ...gwclient.Option) *TLSDialer {
+	return &TLSDialer{caDir: caDir, rec: rec, opts: opts, pools: map[string]*x509.CertPool{}}
 }
 
 // Login implements GroupWiseDialer.
@@ -56,16 +61,50 @@ func (d *TLSDialer) Login(ctx context.Context, l GroupWiseLogin) (GroupWise, gwc
 	if port == 0 {
 		port = 8300
 	}
+	start := time.Now()
 	c, err := gwclient.Dial(ctx, net.JoinHostPort(l.Target.Host, strconv.Itoa(port)), opts...)
+	d.observe(metrics.GroupWiseConnectLatency, start, l.Pool, err)
 	if err != nil {
 		return nil, gwclient.LoginInfo{}, err
 	}
+	start = time.Now()
 	info, err := c.Login(ctx, l.UserID, l.Password, userAgent, l.DeviceIP)
+	d.observe(metrics.GroupWiseLoginLatency, start, l.Pool, err)
 	if err != nil {
 		c.Close() // Login closes on failure; this makes it explicit
 		return nil, gwclient.LoginInfo{}, err
 	}
 	return c, info, nil
+}
+
+// observe records one GroupWise step's latency and, when it failed, its
+// error by result code (or by kind when the server never answered).
+func (d *TLSDialer) observe(m metrics.Metric, start time.Time, pool string, err error) {
+	if d.rec == nil {
+		return
+	}
+	d.rec.ObserveDuration(m, time.Since(start), metrics.Pool(pool))
+	if err != nil {
+		d.rec.Add(metrics.GroupWiseErrors, 1, metrics.Pool(pool), metrics.ResultCode(groupWiseErrorCode(err)))
+	}
+}
+
+// groupWiseErrorCode is a failed step's ResultCode dimension: the server's
+// result code, or connect, tls, timeout or protocol.
+func groupWiseErrorCode(err error) string {
+	var re *gwclient.ResultError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &re):
+		return strconv.Itoa(int(re.Code))
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	case errors.Is(err, gwclient.ErrPinMismatch), errors.As(err, new(*tls.CertificateVerificationError)), errors.As(err, new(tls.AlertError)):
+		return "tls"
+	case errors.Is(err, gwclient.ErrProtocol):
+		return "protocol"
+	}
+	return "connect"
 }
 
 func (d *TLSDialer) pool(ref string) (*x509.CertPool, error) {

@@ -18,13 +18,8 @@ func (s *Server) heartbeatLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
+		case <-t.C:
 			s.heartbeat(ctx)
-			if s.cfg.metricsOut != nil {
-				if err := s.met.writeEMF(s.cfg.metricsOut, now); err != nil {
-					s.cfg.log.Warn("metrics write failed", "err", err)
-				}
-			}
 		}
 	}
 }
@@ -99,6 +94,7 @@ func (s *Server) drain(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			s.met.inc(evDrained)
 			ss.end(ctx, ending{reason: "drain", notify: status.ServerBusy, retryAfter: DefaultDrainRetryAfter, release: true})
 		}()
 	}

@@ -51,8 +51,9 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	}
 	var att attempt
 	link, err := s.acceptor.Accept(ctx, conn, func(ctx context.Context, h *devproto.Hello) *devproto.ServerStatus {
+		start := s.cfg.now()
 		st := s.admit(context.WithoutCancel(ctx), h, ip, &att)
-		s.met.login(st.Code, att.resume)
+		s.countLogin(st.Code, &att, s.cfg.now().Sub(start))
 		return st
 	})
 	if err != nil {
@@ -60,7 +61,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 		switch {
 		case errors.As(err, &rej) && att.session == nil && rej.Status.Code != status.Accepted:
 			if rej.Err != nil { // refused before admission: skew, rate, bad payload
-				s.met.login(rej.Status.Code, false)
+				s.countLogin(rej.Status.Code, &attempt{}, 0)
 				s.cfg.log.Info("hello refused", "device", rej.DeviceID, "addr", ip, "status", rej.Status.Code.String(), "err", rej.Err)
 			}
 		case att.session != nil:
@@ -153,7 +154,7 @@ func (s *Server) admitLogin(ctx context.Context, key devproto.PublicKey, l *devp
 	log = log.With("session", ref.ID, "pool", ref.Pool)
 	ss := s.newSession(ref, l.UserID, reqID, key, hash, l.Timestamp, resp.Lease)
 	gw, info, err := s.cfg.dialer.Login(ctx, GroupWiseLogin{
-		Target: *resp.GroupWise, UserID: l.UserID, Password: string(l.Password), DeviceIP: ip, Events: ss.onEvent,
+		Target: *resp.GroupWise, Pool: ref.Pool, UserID: l.UserID, Password: string(l.Password), DeviceIP: ip, Events: ss.onEvent,
 	})
 	if err != nil {
 		code := groupWiseStatus(err)

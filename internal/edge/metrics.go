@@ -1,12 +1,11 @@
 package edge
 
 import (
-	"encoding/json"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/metrics"
 	"github.com/collabgw/collabgw/internal/status"
 )
 
@@ -27,6 +26,7 @@ const (
 	evSignedOnElsewhere                  // GroupWise event 114
 	evDeviceDropped                      // a device link that ended without LOGOUT
 	evLogout                             // a device that logged out
+	evDrained                            // a session ended by the drain at shutdown
 	evReleaseFailed                      // a release the function did not confirm (the sweep frees it)
 	evStatusWrite                        // a status-time write to the store
 	evStoreWriteFailed                   // a lease, status, coverage or connectivity write that failed
@@ -40,7 +40,7 @@ var counterNames = [numCounters]string{
 	dropConnCap: "DropConnCap", dropAcceptError: "DropAcceptError", dropAddrRate: "DropAddrRate", dropHandshake: "DropHandshake",
 	dropQueueFull: "DropQueueFull", dropDraining: "DropDraining",
 	evGone: "SessionGone", evGraceExpired: "GraceExpired", evGroupWiseLost: "GroupWiseLost",
-	evSignedOnElsewhere: "SignedOnElsewhere", evDeviceDropped: "DeviceDropped", evLogout: "Logout",
+	evSignedOnElsewhere: "SignedOnElsewhere", evDeviceDropped: "DeviceDropped", evLogout: "Logout", evDrained: "Drained",
 	evReleaseFailed: "ReleaseFailed", evStatusWrite: "StatusWrite", evStoreWriteFailed: "StoreWriteFailed",
 	evIMToGroupWise: "IMToGroupWise", evIMToGroupWiseFailed: "IMToGroupWiseFailed", evIMToDevice: "IMToDevice",
 }
@@ -48,7 +48,7 @@ var counterNames = [numCounters]string{
 // maxStatus sizes the per-status arrays; status codes are small and stable.
 const maxStatus = 32
 
-type metrics struct {
+type tally struct {
 	counters [numCounters]atomic.Int64
 	logins   [maxStatus]atomic.Int64 // by status code
 	resumes  [maxStatus]atomic.Int64
@@ -56,13 +56,13 @@ type metrics struct {
 	sessions atomic.Int64 // held sessions, in coverage or not
 	detached atomic.Int64 // held sessions out of coverage
 
-	mu   sync.Mutex // guards last: what the previous EMF line reported
+	mu   sync.Mutex // guards last: the counters at the previous metrics flush
 	last Stats
 }
 
-func (m *metrics) inc(c counter) { m.counters[c].Add(1) }
+func (m *tally) inc(c counter) { m.counters[c].Add(1) }
 
-func (m *metrics) login(code status.Code, resume bool) {
+func (m *tally) login(code status.Code, resume bool) {
 	if int(code) >= maxStatus {
 		return
 	}
@@ -85,7 +85,7 @@ type Stats struct {
 	Memory      MemoryStats      `json:"memory"`
 }
 
-func (m *metrics) snapshot() Stats {
+func (m *tally) snapshot() Stats {
 	st := Stats{
 		Connections: m.conns.Load(), Sessions: m.sessions.Load(), Detached: m.detached.Load(),
 		Logins: map[string]int64{}, Resumes: map[string]int64{}, Events: map[string]int64{},
@@ -105,37 +105,68 @@ func (m *metrics) snapshot() Stats {
 	return st
 }
 
-// writeEMF writes one CloudWatch embedded-metric-format line: the gauges,
-// and every counter as its change since the previous line.
-func (m *metrics) writeEMF(w io.Writer, now time.Time) error {
-	cur := m.snapshot()
-	m.mu.Lock()
-	prev := m.last
-	m.last = cur
-	m.mu.Unlock()
-	values := map[string]any{"Connections": cur.Connections, "Sessions": cur.Sessions, "Detached": cur.Detached}
-	delta := func(prefix string, now, before map[string]int64) {
-		for k, v := range now {
-			values[prefix+k] = v - before[k]
+// Reasons the catalog's DeviceFramesRejected and EdgeSessionsEnded carry,
+// by counter. Counters not listed (status writes, IMs relayed) are only on
+// /stats.
+var (
+	rejectReasons = map[counter]string{
+		dropConnCap: "conn_cap", dropAcceptError: "accept_error", dropAddrRate: "addr_rate",
+		dropHandshake: "handshake", dropQueueFull: "queue_full", dropDraining: "draining",
+	}
+	endReasons = map[counter]string{
+		evGone: "gone", evGraceExpired: "grace_expired", evGroupWiseLost: "groupwise_lost",
+		evSignedOnElsewhere: "signed_on_elsewhere", evLogout: "logout", evDrained: "drained",
+	}
+)
+
+// metricsInterval is how often the edge flushes its metrics: CloudWatch's
+// standard resolution.
+const metricsInterval = time.Minute
+
+// countLogin counts a login or resume decision, on /stats and in the
+// catalog's EdgeLogins / EdgeResumes (by pool when the login was admitted),
+// with its latency for logins that reached a decision.
+func (s *Server) countLogin(code status.Code, att *attempt, took time.Duration) {
+	s.met.login(code, att.resume)
+	rec := s.cfg.rec
+	if rec == nil {
+		return
+	}
+	var pool string
+	if att.session != nil {
+		pool = att.session.ref.Pool
+	}
+	if att.resume {
+		rec.Add(metrics.EdgeResumes, 1, metrics.Outcome(code.String()))
+		return
+	}
+	rec.Add(metrics.EdgeLogins, 1, metrics.Pool(pool), metrics.Outcome(code.String()))
+	if took > 0 {
+		rec.ObserveDuration(metrics.EdgeLoginLatency, took, metrics.Pool(pool))
+	}
+}
+
+// collectMetrics runs before every flush: the gauges, and the rejections
+// and session ends counted since the previous flush.
+func (s *Server) collectMetrics(rec *metrics.Recorder) {
+	cur := s.Stats()
+	s.met.mu.Lock()
+	prev := s.met.last
+	s.met.last = cur
+	s.met.mu.Unlock()
+	for c, reason := range rejectReasons {
+		if n := cur.Events[counterNames[c]] - prev.Events[counterNames[c]]; n > 0 {
+			rec.Add(metrics.DeviceFramesRejected, float64(n), metrics.Reason(reason))
 		}
 	}
-	delta("Login_", cur.Logins, prev.Logins)
-	delta("Resume_", cur.Resumes, prev.Resumes)
-	delta("", cur.Events, prev.Events)
-	defs := make([]map[string]string, 0, len(values))
-	for name := range values {
-		defs = append(defs, map[string]string{"Name": name, "Unit": "Count"})
+	for c, reason := range endReasons {
+		if n := cur.Events[counterNames[c]] - prev.Events[counterNames[c]]; n > 0 {
+			rec.Add(metrics.EdgeSessionsEnded, float64(n), metrics.Reason(reason))
+		}
 	}
-	values["_aws"] = map[string]any{
-		"Timestamp": now.UnixMilli(),
-		"CloudWatchMetrics": []any{map[string]any{
-			"Namespace": "collabgw/edge", "Dimensions": [][]string{{}}, "Metrics": defs,
-		}},
+	rec.Set(metrics.EdgeSessionsHeld, float64(cur.Sessions))
+	rec.Set(metrics.EdgeConnections, float64(cur.Connections))
+	if cur.Sessions > 0 {
+		rec.Set(metrics.EdgeBytesPerSession, float64(cur.Memory.Total)/float64(cur.Sessions))
 	}
-	b, err := json.Marshal(values)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
 }

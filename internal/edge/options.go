@@ -3,13 +3,13 @@ package edge
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/metrics"
 )
 
 // Defaults of the options.
@@ -72,7 +72,7 @@ type Option func(*config) error
 
 type config struct {
 	log                 *slog.Logger
-	metricsOut          io.Writer
+	rec                 *metrics.Recorder
 	now                 func() time.Time
 	dialer              GroupWiseDialer
 	heartbeat           time.Duration
@@ -144,10 +144,11 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithMetricsOutput writes one CloudWatch embedded-metric-format line per
-// heartbeat to w (stdout on ECS, where the awslogs driver ships it).
-func WithMetricsOutput(w io.Writer) Option {
-	return func(c *config) error { c.metricsOut = w; return nil }
+// WithMetrics records the edge's metrics of the catalog (internal/metrics)
+// in rec, which Run flushes every minute and once more after the drain.
+// Without it the counters are only served on /stats.
+func WithMetrics(rec *metrics.Recorder) Option {
+	return func(c *config) error { c.rec = rec; return nil }
 }
 
 // WithClock sets the clock for rate limits, timestamps and status

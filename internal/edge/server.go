@@ -36,7 +36,7 @@ type Server struct {
 	acceptor *devconn.Acceptor
 	addrRate *ratelimit.Keyed // nil: off
 	devRate  *ratelimit.Keyed // nil: off
-	met      metrics
+	met      tally
 	ran      atomic.Bool
 	draining atomic.Bool
 
@@ -67,7 +67,7 @@ func New(gatewayKey devproto.PrivateKey, owner string, auth Authorizer, rel Rele
 		return nil, fmt.Errorf("%w: owner, authorizer, releaser and lease store are required", ErrBadOption)
 	}
 	if cfg.dialer == nil {
-		cfg.dialer = NewGroupWiseDialer("")
+		cfg.dialer = NewGroupWiseDialer("", cfg.rec)
 	}
 	s := &Server{
 		cfg: cfg, owner: owner, auth: auth, rel: rel, leases: leases,
@@ -124,6 +124,18 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		defer close(hbDone)
 		s.heartbeatLoop(hbCtx)
 	}()
+	// Metrics have their own context, ended after the drain, so that the
+	// final flush carries the drain's own events.
+	metricsCtx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+	metricsDone := make(chan struct{})
+	go func() {
+		defer close(metricsDone)
+		if s.cfg.rec != nil {
+			if err := s.cfg.rec.Run(metricsCtx, metricsInterval, s.collectMetrics); err != nil {
+				s.cfg.log.Warn("metrics flush failed", "err", err)
+			}
+		}
+	}()
 	// Handshakes stop waiting for their HELLO when the drain begins;
 	// admissions already deciding are not interrupted (see admit).
 	connCtx, stopConns := context.WithCancel(context.WithoutCancel(ctx))
@@ -152,6 +164,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	err := s.drain(dctx)
 	stopHeartbeat()
 	<-hbDone
+	stopMetrics()
+	<-metricsDone
 	return errors.Join(runErr, err)
 }
 

@@ -1,0 +1,66 @@
+package edge
+
+import (
+	"bytes"
+	"log/slog"
+	"testing"
+
+	"github.com/collabgw/collabgw/internal/gwsim"
+	"github.com/collabgw/collabgw/internal/metrics"
+	"github.com/collabgw/collabgw/internal/metrics/metricstest"
+	"github.com/collabgw/collabgw/internal/status"
+)
+
+// TestEdgeMetricsAreCatalogEMFWithoutSecrets logs a device in, has a second
+// refused, and drains: the flush after the drain must be valid EMF of the
+// catalog's edge metrics, and neither it nor the edge's logs may carry the
+// password, the resume token or a key.
+func TestEdgeMetricsAreCatalogEMFWithoutSecrets(t *testing.T) {
+	var out metricstest.SyncBuffer
+	rec, err := metrics.New(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs metricstest.SyncBuffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	const password = "S3cret-Pa55word!"
+	e := newTestEdge(t, []gwsim.Option{gwsim.WithUser("secret", password)}, WithMetrics(rec), WithLogger(log))
+	e.fn.refuse["user0002"] = status.ServerBusy
+	d := e.device(1)
+	d.user = "secret"
+	st := d.login(password)
+	if st.Code != status.Accepted {
+		t.Fatalf("login = %v", st.Code)
+	}
+	if got := e.device(2).login("demo"); got.Code != status.ServerBusy {
+		t.Fatalf("second login = %v, want SERVER_BUSY", got.Code)
+	}
+	if err := e.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	docs := metricstest.ValidateEMF(t, out.Bytes())
+	names := map[string]bool{}
+	for _, d := range docs {
+		for k := range d {
+			names[k] = true
+		}
+	}
+	for _, want := range []string{"EdgeLogins", "EdgeLoginLatency", "EdgeSessionsHeld", "EdgeConnections", "EdgeSessionsEnded", "GroupWiseConnectLatency", "GroupWiseLoginLatency"} {
+		if !names[want] {
+			t.Errorf("no %s in the edge's metrics:\n%s", want, out.Bytes())
+		}
+	}
+	if !bytes.Contains(out.Bytes(), []byte(`"Outcome":"SERVER_BUSY"`)) || !bytes.Contains(out.Bytes(), []byte(`"Outcome":"ACCEPTED"`)) {
+		t.Errorf("the login decisions are not recorded by outcome:\n%s", out.Bytes())
+	}
+	gwKey := testKey(t, 0)
+	devKey := testKey(t, 1)
+	all := append(out.Bytes(), logs.Bytes()...)
+	metricstest.AssertNoSecrets(t, all,
+		metricstest.Secret{Name: "password", Value: []byte(password)},
+		metricstest.Secret{Name: "resume token", Value: st.ResumeToken[:]},
+		metricstest.Secret{Name: "gateway key", Value: gwKey[:]},
+		metricstest.Secret{Name: "device key", Value: devKey[:]},
+	)
+}
