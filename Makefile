@@ -50,7 +50,7 @@ $(GOLANGCI):
 	GOBIN=$(dir $(GOLANGCI)) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 
 lint: $(GOLANGCI)
-	$(GOLANGCI) run ./...
+	$(GOLANGCI) run --allow-parallel-runners ./...
 
 tidy-check:
 	go mod tidy -diff
@@ -66,7 +66,7 @@ infra-check: infra-tools ## validate infra/: fmt, init, validate, tflint, tofu t
 
 # The AWS schema stand-in provider is its own Go module (infra/providers/aws-schema).
 stand-in-check: $(GOLANGCI)
-	cd infra/providers/aws-schema && go vet ./... && go mod tidy -diff && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...
+	cd infra/providers/aws-schema && go vet ./... && go mod tidy -diff && $(GOLANGCI) run --allow-parallel-runners --config $(CURDIR)/.golangci.yml ./...
 
 gotest: deps infra-tools
 	go test -race -timeout 30m ./...
