@@ -19,6 +19,9 @@ locals {
     COLLABGW_COVERAGE_GRACE_SECONDS = tostring(var.coverage_grace_seconds)
     COLLABGW_ADDR_LOGIN_RATE        = tostring(var.addr_login_rate)
     COLLABGW_MAX_CONNECTIONS        = tostring(var.max_connections)
+    # The runtime collects harder only near 90 % of the task's memory, so
+    # held sessions cost close to their live data (docs/benchmarks.md).
+    GOMEMLIMIT = "${floor(var.task_memory * 0.9)}MiB"
   }
 
   secrets = {
