@@ -413,6 +413,35 @@ func TestReceiveHonoursContext(t *testing.T) {
 	}
 }
 
+// TestReceiveDeadlinesLeaveTheSessionUsable polls an idle session with
+// short deadlines, as a load generator does: whether the socket deadline
+// or the context reports first, nothing was read, so the session stays
+// open and the next message arrives.
+func TestReceiveDeadlinesLeaveTheSessionUsable(t *testing.T) {
+	g := startGateway(t, admitAll)
+	dev, err := login(t, newClient(t, "device", "gateway"), g.ln.Addr().String(), testDevice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := g.next(t).s
+	for i := range 200 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%3)*time.Millisecond)
+		_, err := gw.Receive(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("poll %d: %v, want context.DeadlineExceeded", i, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := dev.Send(ctx, &devproto.Ping{ID: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := gw.Receive(ctx); err != nil || m.(*devproto.Ping).ID != 4 {
+		t.Fatalf("Receive after polling: %#v, %v", m, err)
+	}
+}
+
 // TestIdleSessionMemory measures what an idle gateway session costs: its
 // heap, and the stack of the goroutine blocked in Receive (the edge runs
 // one per session). It fails if a per-connection buffer creeps in.

@@ -123,6 +123,11 @@ func (s *Session) Receive(ctx context.Context) (devproto.Message, error) {
 			// caller may try again.
 			return nil, fmt.Errorf("devconn: receive: %w", context.Cause(ctx))
 		}
+		if n == 0 && isTimeout(err) && !deadline.IsZero() && !time.Now().Before(deadline) {
+			// The socket deadline (the context's) fired a moment before
+			// the context reports done: the same case as above.
+			return nil, fmt.Errorf("devconn: receive: %w", context.DeadlineExceeded)
+		}
 		s.Close()
 		return nil, s.readError(err)
 	}
@@ -185,8 +190,19 @@ func interruptOnDone(ctx context.Context, setDeadline func(time.Time) error) (st
 	}
 	// A failure to set the deadline means the conn is closed, which
 	// unblocks the I/O just as well.
-	st := context.AfterFunc(ctx, func() { _ = setDeadline(longAgo) })
-	return func() { st() }
+	// stop waits for an interruption already under way: otherwise it could
+	// land on the next call's fresh deadline and fail a read that nothing
+	// asked to stop.
+	done := make(chan struct{})
+	st := context.AfterFunc(ctx, func() {
+		defer close(done)
+		_ = setDeadline(longAgo)
+	})
+	return func() {
+		if !st() {
+			<-done
+		}
+	}
 }
 
 // isTimeout reports a deadline expiry.
