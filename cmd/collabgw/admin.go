@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/dynamotest"
 	"github.com/collabgw/collabgw/internal/localstack"
 )
 
@@ -25,23 +25,16 @@ type adminFlags struct {
 }
 
 func (f *adminFlags) store(cmd *cobra.Command) (*admission.Store, error) {
-	ctx := cmd.Context()
-	opts := []func(*config.LoadOptions) error{}
-	endpoint := f.endpoint
 	if f.local {
-		endpoint = "http://" + localstack.DefaultDynamoAddr
-		opts = append(opts, config.WithRegion(localstack.LocalRegion),
-			config.WithCredentialsProvider(aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-				return aws.Credentials{AccessKeyID: "local", SecretAccessKey: "local"}, nil
-			})))
+		return admission.New(dynamotest.NewClient("http://"+localstack.DefaultDynamoAddr), f.table)
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := config.LoadDefaultConfig(cmd.Context())
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	client := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
+		if f.endpoint != "" {
+			o.BaseEndpoint = aws.String(f.endpoint)
 		}
 	})
 	return admission.New(client, f.table)

@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/spf13/cobra"
 
@@ -25,11 +24,7 @@ func newInvokeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			client := lambda.New(lambda.Options{
-				Region:       localstack.LocalRegion,
-				Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-				BaseEndpoint: aws.String(endpoint),
-			})
+			client := localstack.NewLambdaClient(endpoint)
 			out, err := client.Invoke(cmd.Context(), &lambda.InvokeInput{FunctionName: aws.String(function), Payload: payload})
 			if err != nil {
 				return fmt.Errorf("invoke %s at %s (is `make run` running?): %w", function, endpoint, err)

@@ -21,6 +21,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/ddblocal"
 	"github.com/collabgw/collabgw/internal/dynamotest"
@@ -283,6 +287,17 @@ func (s *Stack) startFunctions(ctx context.Context) error {
 		}
 	}()
 	return nil
+}
+
+// NewLambdaClient returns a Lambda client for the local Invoke endpoint at
+// endpoint (the stack's LambdaEndpoint), with the stack's region and
+// static credentials.
+func NewLambdaClient(endpoint string) *lambda.Client {
+	return lambda.New(lambda.Options{
+		Region:       LocalRegion,
+		Credentials:  credentials.NewStaticCredentialsProvider(localKeyID, localKeyID, ""),
+		BaseEndpoint: aws.String(endpoint),
+	})
 }
 
 // FunctionEnv is the environment the functions run with locally.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/collabgw/collabgw/internal/admission"
@@ -67,13 +66,7 @@ func startStack(t *testing.T) *Stack {
 	return shared
 }
 
-func lambdaClient(s *Stack) *lambda.Client {
-	return lambda.New(lambda.Options{
-		Region:       LocalRegion,
-		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-		BaseEndpoint: aws.String(s.LambdaEndpoint),
-	})
-}
+func lambdaClient(s *Stack) *lambda.Client { return NewLambdaClient(s.LambdaEndpoint) }
 
 // TestEveryEventThroughTheEmulator invokes every function with every file
 // in events/, through the AWS SDK's Lambda client against the local Invoke

@@ -11,10 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/edge"
 	"github.com/collabgw/collabgw/internal/localstack"
@@ -52,11 +48,7 @@ func Starter(addr string, log *slog.Logger, opts ...edge.Option) func(ctx contex
 		if err != nil {
 			return nil, err
 		}
-		lc := lambda.New(lambda.Options{
-			Region:       localstack.LocalRegion,
-			Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
-			BaseEndpoint: aws.String(s.LambdaEndpoint),
-		})
+		lc := localstack.NewLambdaClient(s.LambdaEndpoint)
 		fns, err := edge.NewFunctions(lc, manifest.FunctionAuthorize, manifest.FunctionRelease, 0)
 		if err != nil {
 			return nil, err
