@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/collabgw/collabgw/internal/ddblocal"
+	"github.com/collabgw/collabgw/internal/lambdabuild"
 )
 
 // EndpointEnv names an already running DynamoDB Local to use instead of
@@ -64,20 +65,11 @@ func CacheDir() (string, error) {
 	if dir := os.Getenv(CacheDirEnv); dir != "" {
 		return dir, nil
 	}
-	dir, err := os.Getwd()
+	root, err := lambdabuild.ModuleRoot(".")
 	if err != nil {
 		return "", err
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, ".cache"), nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
+	return filepath.Join(root, ".cache"), nil
 }
 
 // Endpoint is the URL of the DynamoDB Local the tests use.
