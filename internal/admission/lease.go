@@ -19,34 +19,43 @@ func (s *Store) RenewLeases(ctx context.Context, owner string, refs []SessionRef
 	now := s.now()
 	update := expression.Set(expression.Name(attrLease), expression.Value(now.Add(s.lease).UnixMilli())).
 		Set(expression.Name(attrTTL), expression.Value(now.Add(s.lease+ttlGrace).Unix()))
-	var (
-		mu       sync.Mutex // guards gone and firstErr
-		firstErr error
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, s.renewConcurrency)
-	)
 	for _, ref := range refs {
 		if err := ref.validate(); err != nil {
 			return nil, err
 		}
+	}
+	var (
+		mu       sync.Mutex // guards gone and firstErr
+		firstErr error
+	)
+	s.parallel(len(refs), func(i int) {
+		err := s.updateOwned(ctx, "renew lease", owner, refs[i], update)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err == nil:
+		case isGone(err):
+			gone = append(gone, refs[i])
+		case firstErr == nil:
+			firstErr = err
+		}
+	})
+	return gone, firstErr
+}
+
+// parallel calls fn(i) for every i below n, at most renewConcurrency at
+// once, and waits for them all.
+func (s *Store) parallel(n int, fn func(i int)) {
+	sem := make(chan struct{}, s.renewConcurrency)
+	var wg sync.WaitGroup
+	for i := range n {
 		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			err := s.updateOwned(ctx, "renew lease", owner, ref, update)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-			case isGone(err):
-				gone = append(gone, ref)
-			case firstErr == nil:
-				firstErr = err
-			}
-		}()
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
 	}
 	wg.Wait()
-	return gone, firstErr
 }
 
 // RecordStatus notes a status message from the session's device: the

@@ -59,42 +59,39 @@ func (s *Store) sweepPool(ctx context.Context, pool PoolConfig) (PoolSweep, erro
 	now := s.now()
 	nowMs := now.UnixMilli()
 	cutoff := now.Add(-pool.InactivityTimeout).UnixMilli()
-	var (
-		mu       sync.Mutex // guards ps.Ended and firstErr
-		firstErr error
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, s.renewConcurrency)
-	)
-	// Sessions are ended in parallel (bounded): after an edge task dies
-	// thousands may expire at once, and one transaction at a time would not
-	// finish within the function's timeout.
+	type expiry struct {
+		it   sessionItem
+		rule endRule
+	}
+	var due []expiry
 	for _, it := range sessions {
-		var rule endRule
 		switch {
 		case it.Lease < nowMs:
 			c := expression.Name(attrLease).LessThan(expression.Value(nowMs))
-			rule = endRule{reason: EndLeaseExpired, extra: &c}
+			due = append(due, expiry{it, endRule{reason: EndLeaseExpired, extra: &c}})
 		case pool.InactivityTimeout > 0 && it.LastStatus < cutoff:
 			c := expression.Name("lastStatus").LessThan(expression.Value(cutoff))
-			rule = endRule{reason: EndInactivity, version: it.Version, extra: &c}
-		default:
-			continue
+			due = append(due, expiry{it, endRule{reason: EndInactivity, version: it.Version, extra: &c}})
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			ended, err := s.endSession(ctx, it.ref(), rule)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil && firstErr == nil:
-				firstErr = err
-			case ended:
-				ps.Ended = append(ps.Ended, Ended{Session: it.ref(), Owner: it.Owner, Reason: rule.reason})
-			}
-		})
 	}
-	wg.Wait()
+	// Sessions are ended in parallel (bounded): after an edge task dies
+	// thousands may expire at once, and one transaction at a time would not
+	// finish within the function's timeout.
+	var (
+		mu       sync.Mutex // guards ps.Ended and firstErr
+		firstErr error
+	)
+	s.parallel(len(due), func(i int) {
+		ended, err := s.endSession(ctx, due[i].it.ref(), due[i].rule)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil && firstErr == nil:
+			firstErr = err
+		case ended:
+			ps.Ended = append(ps.Ended, Ended{Session: due[i].it.ref(), Owner: due[i].it.Owner, Reason: due[i].rule.reason})
+		}
+	})
 	if firstErr != nil {
 		return ps, firstErr
 	}
