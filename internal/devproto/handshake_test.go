@@ -8,6 +8,7 @@ import (
 
 	"github.com/flynn/noise"
 
+	"github.com/collabgw/collabgw/internal/clocktest"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/devproto/devprototest"
 	"github.com/collabgw/collabgw/internal/status"
@@ -16,7 +17,7 @@ import (
 const testDevice = "android-7f3c9a2b"
 
 type fixture struct {
-	clock    *devprototest.Clock
+	clock    *clocktest.Clock
 	verifier *devprototest.Verifier
 	resp     *devproto.Responder
 	dev      *devproto.Initiator
@@ -24,7 +25,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{clock: &devprototest.Clock{}, verifier: devprototest.NewVerifier()}
+	f := &fixture{clock: clocktest.New(), verifier: devprototest.NewVerifier()}
 	f.verifier.Register(testDevice, devprototest.PublicKey("device"))
 	var err error
 	f.resp, err = devproto.NewResponder(devprototest.Key("gateway"), f.verifier, devproto.WithClock(f.clock.Now))

@@ -9,26 +9,19 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/collabgw/collabgw/internal/clocktest"
 	"github.com/collabgw/collabgw/internal/ddblocal"
-	"github.com/collabgw/collabgw/internal/lambdabuild"
 )
 
 // EndpointEnv names an already running DynamoDB Local to use instead of
 // starting one.
 const EndpointEnv = "COLLABGW_DYNAMODB_ENDPOINT"
-
-// CacheDirEnv overrides where DynamoDB Local is installed (default: the
-// module's .cache folder).
-const CacheDirEnv = "COLLABGW_CACHE_DIR"
 
 var endpoint string
 
@@ -42,14 +35,16 @@ func run(m *testing.M) int {
 		endpoint = ep
 		return m.Run()
 	}
-	cacheDir, err := CacheDir()
+	cacheDir, err := ddblocal.CacheDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dynamotest:", err)
 		return 1
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	proc, err := ddblocal.Start(ctx, ddblocal.Config{CacheDir: cacheDir})
+	// Under a clock offset (clocktest), DynamoDB Local's TTL process runs in
+	// the same future as the tests' clocks.
+	proc, err := ddblocal.Start(ctx, ddblocal.Config{CacheDir: cacheDir, ClockOffset: clocktest.Offset()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dynamotest:", err)
 		return 1
@@ -57,19 +52,6 @@ func run(m *testing.M) int {
 	defer proc.Stop() //nolint:errcheck // the test result is what matters
 	endpoint = proc.Endpoint()
 	return m.Run()
-}
-
-// CacheDir is where downloaded tools are kept: $COLLABGW_CACHE_DIR, or .cache
-// at the module root.
-func CacheDir() (string, error) {
-	if dir := os.Getenv(CacheDirEnv); dir != "" {
-		return dir, nil
-	}
-	root, err := lambdabuild.ModuleRoot(".")
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(root, ".cache"), nil
 }
 
 // Endpoint is the URL of the DynamoDB Local the tests use.
@@ -84,19 +66,7 @@ func Endpoint(t testing.TB) string {
 // Client returns a DynamoDB client for DynamoDB Local.
 func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
 	t.Helper()
-	return NewClient(Endpoint(t), opts...)
-}
-
-// NewClient returns a DynamoDB client for the DynamoDB Local at endpoint.
-func NewClient(endpoint string, opts ...func(*dynamodb.Options)) *dynamodb.Client {
-	cfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("local", "local", ""),
-	}
-	opts = append([]func(*dynamodb.Options){func(o *dynamodb.Options) {
-		o.BaseEndpoint = aws.String(endpoint)
-	}}, opts...)
-	return dynamodb.NewFromConfig(cfg, opts...)
+	return ddblocal.NewClient(Endpoint(t), opts...)
 }
 
 // TableName returns a table name no other test uses.

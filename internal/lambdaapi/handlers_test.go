@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/clocktest"
 	"github.com/collabgw/collabgw/internal/dynamotest"
 	"github.com/collabgw/collabgw/internal/metrics"
 	"github.com/collabgw/collabgw/internal/metrics/metricstest"
@@ -23,24 +23,6 @@ import (
 
 func TestMain(m *testing.M) { dynamotest.Main(m) }
 
-// clock is a settable clock shared by a test and its store.
-type clock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // stack is the handlers over a real store on DynamoDB Local, logging and
 // writing metrics to one buffer, as the functions share stdout.
 type stack struct {
@@ -48,7 +30,7 @@ type stack struct {
 	ctx   context.Context
 	store *admission.Store
 	h     *Handlers
-	clock *clock
+	clock *clocktest.Clock
 	out   *metricstest.SyncBuffer
 	keys  map[string][]byte // device -> public key
 	seq   int
@@ -67,7 +49,7 @@ func newStack(t *testing.T) *stack {
 	}
 	out := &metricstest.SyncBuffer{}
 	log := Env{LogLevel: slog.LevelDebug}.Logger(out).With("function", "test")
-	clk := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	clk := clocktest.New()
 	store, err := admission.New(client, table, admission.WithClock(clk.Now), admission.WithLogger(log))
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,6 @@ import (
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/ddblocal"
-	"github.com/collabgw/collabgw/internal/dynamotest"
 	"github.com/collabgw/collabgw/internal/gwsim"
 	"github.com/collabgw/collabgw/internal/lambdabuild"
 	"github.com/collabgw/collabgw/internal/lambdalocal"
@@ -171,7 +170,7 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	s.ddb, s.DynamoEndpoint = ddb, ddb.Endpoint()
 	s.watch("DynamoDB Local", ddb.Exited(), ddb.Err)
-	client := dynamotest.NewClient(s.DynamoEndpoint)
+	client := ddblocal.NewClient(s.DynamoEndpoint)
 	if err := admission.CreateTable(ctx, client, cfg.Table); err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/collabgw/collabgw/internal/admission"
-	"github.com/collabgw/collabgw/internal/dynamotest"
+	"github.com/collabgw/collabgw/internal/ddblocal"
 	"github.com/collabgw/collabgw/internal/manifest"
 )
 
@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 func startStack(t *testing.T) *Stack {
 	t.Helper()
 	stackOnce.Do(func() {
-		cache, err := dynamotest.CacheDir()
+		cache, err := ddblocal.CacheDir()
 		if err != nil {
 			errStart = err
 			return

@@ -20,6 +20,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
+// The golden EMF files carry this timestamp; nothing that reads a real clock
+// (a TTL, a certificate) ever sees it. calendar-free: golden timestamps.
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 func newRecorder(t *testing.T, w *metricstest.SyncBuffer, opts ...metrics.Option) *metrics.Recorder {

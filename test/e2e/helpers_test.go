@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/ddblocal"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
-	"github.com/collabgw/collabgw/internal/dynamotest"
 	"github.com/collabgw/collabgw/internal/edge/edgelocal"
 	"github.com/collabgw/collabgw/internal/gwclient"
 	"github.com/collabgw/collabgw/internal/gwproto"
@@ -61,7 +61,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	cache, err := dynamotest.CacheDir()
+	cache, err := ddblocal.CacheDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -85,32 +85,3 @@ func PublicKey(seed string) devproto.PublicKey {
 	}
 	return pub
 }
-
-// Clock is a settable clock; the zero value reads as the fixed test epoch.
-type Clock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-// Epoch is where a Clock starts.
-var Epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.now.IsZero() {
-		c.now = Epoch
-	}
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.now.IsZero() {
-		c.now = Epoch
-	}
-	c.now = c.now.Add(d)
-}

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/collabgw/collabgw/internal/clocktest"
 )
 
 func TestAllow(t *testing.T) {
-	t0 := time.Unix(1_700_000_000, 0)
+	t0 := clocktest.Now()
 	tests := []struct {
 		name      string
 		perSecond float64
@@ -40,7 +42,7 @@ func TestAllow(t *testing.T) {
 }
 
 func TestKeysAreIndependentAndBounded(t *testing.T) {
-	t0 := time.Unix(1_700_000_000, 0)
+	t0 := clocktest.Now()
 	k, err := New(1, 1, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +80,7 @@ func TestAllowDoesNotAllocateForKnownKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Unix(1_700_000_000, 0)
+	now := clocktest.Now()
 	k.Allow("10.0.0.1", now)
 	if n := testing.AllocsPerRun(100, func() { k.Allow("10.0.0.1", now) }); n != 0 {
 		t.Fatalf("Allow allocates %v times per call", n)
