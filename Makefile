@@ -3,11 +3,13 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-CACHE      := $(CURDIR)/.cache
+# Downloaded and built tools; COLLABGW_CACHE_DIR lets several checkouts share one.
+COLLABGW_CACHE_DIR ?= $(CURDIR)/.cache
+CACHE      := $(COLLABGW_CACHE_DIR)
 TOOLS      := $(CACHE)/tools
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI   := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
-export COLLABGW_CACHE_DIR := $(CACHE)
+export COLLABGW_CACHE_DIR
 
 .PHONY: help run test clock-guard check fmt-check vet lint tidy-check gotest fuzz deps build invoke infra-tools infra-check stand-in-check build-Authorize build-Release build-Sweep
 

@@ -24,6 +24,10 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${COLLABGW_CACHE_DIR:-$repo/.cache}
 tools=$cache/tools
 mkdir -p "$tools"
+# Checkouts that share a cache (COLLABGW_CACHE_DIR) take turns: a tool half
+# built or half unpacked by one must never be used by another.
+exec 9>"$tools/.infra-tools.lock"
+flock 9
 
 log() { echo "infra-tools: $*" >&2; }
 
