@@ -72,7 +72,8 @@ type Config struct {
 	Lease, Heartbeat time.Duration
 	// SweepEvery is how often the sweep function runs (0: every minute).
 	SweepEvery time.Duration
-	// FunctionInstances is the number of emulators per function (0: 2).
+	// FunctionInstances bounds the emulators per function (0:
+	// lambdalocal.DefaultInstances, from GOMAXPROCS).
 	FunctionInstances int
 	// StartEdge, when set, starts the edge once everything else runs.
 	StartEdge func(ctx context.Context, s *Stack) (Edge, error)
@@ -263,9 +264,20 @@ func (s *Stack) startFunctions(ctx context.Context) error {
 	env := s.FunctionEnv()
 	var fns []lambdalocal.Function
 	for _, b := range bins {
-		fns = append(fns, lambdalocal.Function{Name: b.Function, Bootstrap: b.Path, Env: env, Instances: cfg.FunctionInstances})
+		fn := lambdalocal.Function{Name: b.Function, Bootstrap: b.Path, Env: env}
+		if b.Function == manifest.FunctionSweep {
+			fn.Instances = 1 // scheduled once a minute: one emulator is plenty
+		}
+		fns = append(fns, fn)
 	}
-	rt, err := lambdalocal.Start(ctx, lambdalocal.Config{Emulator: emulator, Functions: fns, Log: cfg.Log, Output: cfg.FunctionOutput})
+	opts := []lambdalocal.Option{lambdalocal.WithLogger(cfg.Log)}
+	if cfg.FunctionOutput != nil {
+		opts = append(opts, lambdalocal.WithOutput(cfg.FunctionOutput))
+	}
+	if cfg.FunctionInstances > 0 {
+		opts = append(opts, lambdalocal.WithInstances(cfg.FunctionInstances))
+	}
+	rt, err := lambdalocal.Start(ctx, emulator, fns, opts...)
 	if err != nil {
 		return err
 	}
