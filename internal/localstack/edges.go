@@ -114,6 +114,15 @@ func (e *Edge) Running() bool {
 	}
 }
 
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 // Exited is closed when the current process exits.
 func (e *Edge) Exited() <-chan struct{} {
 	if p := e.current(); p != nil {
@@ -223,7 +232,9 @@ func (e *Edge) WaitHealthy(ctx context.Context) error {
 		return fmt.Errorf("%w: %s", ErrEdgeNotRunning, e.Name)
 	}
 	for {
-		ok := e.healthy(ctx)
+		// Started: its task id is known (the "edge started" line follows
+		// the health listener).
+		ok := isClosed(p.started) && e.healthy(ctx)
 		if ok && e.fleet.balancer != nil {
 			ok = e.fleet.balancer.serverUp(ctx, e.Name)
 		}
