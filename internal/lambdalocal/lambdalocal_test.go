@@ -134,7 +134,7 @@ func invokeOK(ctx context.Context, c *lambda.Client, event string) (answer, erro
 	}
 	var a answer
 	if err := json.Unmarshal(out.Payload, &a); err != nil || a.Pid == 0 {
-		return answer{}, fmt.Errorf("answer %s: %v", out.Payload, err)
+		return answer{}, fmt.Errorf("answer %s: %w", out.Payload, err)
 	}
 	return a, nil
 }
@@ -218,13 +218,13 @@ func TestDeadEmulatorIsReplaced(t *testing.T) {
 		kill func(t *testing.T, rt *Runtime, endpoint string)
 	}{
 		{"idle emulator killed", func(t *testing.T, rt *Runtime, _ string) {
-			for _, inst := range rt.Instances("sleeper") {
-				if err := syscall.Kill(inst.Pid, syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-				return
+			insts := rt.Instances("sleeper")
+			if len(insts) == 0 {
+				t.Fatal("no emulator running")
 			}
-			t.Fatal("no emulator running")
+			if err := syscall.Kill(insts[0].Pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
 		}},
 		{"function process exits mid-invoke", func(t *testing.T, _ *Runtime, endpoint string) {
 			out, err := sdkClient(endpoint, 1).Invoke(t.Context(), &lambda.InvokeInput{FunctionName: aws.String("sleeper"), Payload: []byte(`{"exit":true}`)})

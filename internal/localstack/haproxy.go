@@ -163,7 +163,7 @@ func startBalancer(ctx context.Context, f *Fleet) (*balancer, error) {
 	if err := b.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("localstack: start haproxy: %w", err)
 	}
-	go func() {
+	go func() { //nolint:gosec // the relay outlives the start-up's context, as HAProxy does
 		// HAProxy reports servers going up and down on stderr.
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {

@@ -53,25 +53,13 @@ func newPortPicker(configured ...string) (*portPicker, error) {
 	return p, nil
 }
 
-// reserve marks a port as used (a listener that was given port 0 and got
-// one from the kernel).
-func (p *portPicker) reserve(addr string) {
-	if _, port, err := net.SplitHostPort(addr); err == nil {
-		if n, err := strconv.Atoi(port); err == nil && n != 0 {
-			p.mu.Lock()
-			p.taken[n] = true
-			p.mu.Unlock()
-		}
-	}
-}
-
 // pick returns a free loopback address no one else in the stack uses.
 func (p *portPicker) pick() (string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if lo, hi := pickRange(); lo < hi {
 		for range maxPickAttempts {
-			port := lo + rand.IntN(hi-lo)
+			port := lo + rand.IntN(hi-lo) //nolint:gosec // spreading ports, not a secret
 			if p.taken[port] {
 				continue
 			}
