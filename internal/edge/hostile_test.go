@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -301,6 +302,22 @@ func TestProtocolReasonsMatchDevconn(t *testing.T) {
 		}
 		if rejectReasons[c] != r.String() {
 			t.Errorf("counter %s reports reason %q, want devconn's %q", counterNames[c], rejectReasons[c], r)
+		}
+	}
+}
+
+// TestOperationsDocNamesEveryReason keeps docs/operations.md's reasons the
+// ones the edge reports.
+func TestOperationsDocNamesEveryReason(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, reasons := range map[string]map[counter]string{"DeviceFramesRejected": rejectReasons, "EdgeSessionsEnded": endReasons} {
+		for _, r := range reasons {
+			if !bytes.Contains(doc, []byte("`"+r+"`")) {
+				t.Errorf("docs/operations.md does not explain %s reason %s", name, r)
+			}
 		}
 	}
 }
