@@ -236,6 +236,25 @@ func TestConnectionCapShedsSilentHandshakes(t *testing.T) {
 	}
 }
 
+// TestAddressRateComesBeforeShedding: a connection over its address's rate
+// is closed before it takes a slot, so it cannot shed another's handshake.
+func TestAddressRateComesBeforeShedding(t *testing.T) {
+	e := newTestEdge(t, nil, WithMaxConns(2), WithAddrRate(0.001, 2), WithHandshakeTimeout(time.Hour))
+	var conns []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns = append(conns, c)
+	}
+	eventually(t, "the third connection refused for its rate", func() bool { return e.srv.Stats().Events["DropAddrRate"] == 1 })
+	if st := e.srv.Stats(); st.Events["DropHandshakeShed"] != 0 || st.WaitingForHello != 2 || !isOpen(t, conns[0]) || !isOpen(t, conns[1]) || isOpen(t, conns[2]) {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 // isOpen reports whether the edge still holds c open: a read times out
 // rather than finding the end of the stream.
 func isOpen(t *testing.T, c net.Conn) bool {

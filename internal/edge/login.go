@@ -42,13 +42,6 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, slot *connSlot) {
 		}
 	}()
 	ip := remoteIP(conn.RemoteAddr())
-	if s.addrRate != nil {
-		if ok, _ := s.addrRate.Allow(ip, s.cfg.now()); !ok {
-			s.met.inc(dropAddrRate)
-			conn.Close()
-			return
-		}
-	}
 	var att attempt
 	link, err := s.acceptor.Accept(ctx, conn, func(ctx context.Context, h *devproto.Hello) *devproto.ServerStatus {
 		start := s.cfg.now()

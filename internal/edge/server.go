@@ -193,6 +193,15 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 			continue
 		}
 		backoff = 0
+		// The address rate comes first: a connection over it must not
+		// shed another's handshake.
+		if s.addrRate != nil {
+			if ok, _ := s.addrRate.Allow(remoteIP(conn.RemoteAddr()), s.cfg.now()); !ok {
+				s.met.inc(dropAddrRate)
+				conn.Close()
+				continue
+			}
+		}
 		slot, shed, ok := s.connCap.acquire(conn)
 		if !ok {
 			s.met.inc(dropConnCap)
