@@ -226,13 +226,12 @@ func (s *Session) readFrame(ctx context.Context, deadline time.Time, n int, err 
 	return m, nil
 }
 
-// frameReadError names a read that failed inside a frame: the frame
-// timeout, the caller's context, or the stream itself.
+// frameReadError names a read that failed inside a frame by the frame
+// timeout. One the caller's context interrupted stays a plain stream
+// failure, not the context's error: bytes were consumed, so the session
+// is closed and must not look like an idle wait worth repeating.
 func (s *Session) frameReadError(ctx context.Context, byFrame bool, err error) error {
-	switch {
-	case ctx.Err() != nil:
-		return fmt.Errorf("%w (mid-frame: %w)", context.Cause(ctx), err)
-	case byFrame && isTimeout(err):
+	if byFrame && isTimeout(err) && ctx.Err() == nil {
 		return fmt.Errorf("%w: %w", ErrFrameTimeout, err)
 	}
 	return err
