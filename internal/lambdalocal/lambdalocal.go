@@ -42,9 +42,10 @@ const (
 	// DefaultTimeout bounds one invoke, like a function's configured timeout.
 	DefaultTimeout = 30 * time.Second
 	// DefaultQueuePerInstance sizes the invokes that may wait for a free
-	// emulator: a few hundred milliseconds of work per instance at the
-	// functions' usual 10–20 ms.
-	DefaultQueuePerInstance = 16
+	// emulator: about half a second of work per instance at the functions'
+	// usual 10–20 ms, well inside the edge's 8 s login timeout. Past it a
+	// caller is better told to back off (429) than kept waiting.
+	DefaultQueuePerInstance = 32
 	// DefaultWarm is the emulators started with the runtime, per function;
 	// the rest start on demand.
 	DefaultWarm = 1

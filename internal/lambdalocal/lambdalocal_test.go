@@ -84,7 +84,7 @@ func (l *logBuffer) String() string {
 
 // start runs the sleeper function under the runtime, serves the Invoke API
 // on a free loopback port and returns both.
-func start(t *testing.T, opts ...Option) (*Runtime, string, *logBuffer) {
+func start(t testing.TB, opts ...Option) (*Runtime, string, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
 	opts = append([]Option{WithLogger(slog.New(slog.NewTextHandler(logs, nil)))}, opts...)

@@ -82,6 +82,10 @@ type Config struct {
 	// FunctionInstances bounds the emulators per function (0:
 	// lambdalocal.DefaultInstances, from GOMAXPROCS).
 	FunctionInstances int
+	// FunctionQueue bounds the invokes of one function waiting for an
+	// emulator; more get 429 (0: lambdalocal.DefaultQueuePerInstance per
+	// instance).
+	FunctionQueue int
 	// Edges is the number of edge processes started with the stack (0:
 	// none; tests start fleets with StartFleet). With more than one,
 	// HAProxy balances them on EdgeAddr.
@@ -351,6 +355,9 @@ func (s *Stack) startFunctions(ctx context.Context) error {
 	}
 	if cfg.FunctionInstances > 0 {
 		opts = append(opts, lambdalocal.WithInstances(cfg.FunctionInstances))
+	}
+	if cfg.FunctionQueue > 0 {
+		opts = append(opts, lambdalocal.WithQueue(cfg.FunctionQueue))
 	}
 	rt, err := lambdalocal.Start(ctx, emulator, fns, opts...)
 	if err != nil {
