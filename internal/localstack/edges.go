@@ -50,19 +50,21 @@ type Edge struct {
 
 	fleet *Fleet
 
-	mu   sync.Mutex // guards proc
-	proc *edgeProc
+	mu           sync.Mutex // guards proc and restartDelay
+	proc         *edgeProc
+	restartDelay time.Duration // before the next automatic restart
 }
 
 // edgeProc is one process of an edge.
 type edgeProc struct {
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when the process has exited
-	err     error         // why; read after exited is closed
-	started chan struct{} // closed when its "edge started" line arrived
-	taskID  string        // from that line; read after started is closed
-	stopped bool          // stopped through the API: not restarted
-	out     *tail
+	cmd       *exec.Cmd
+	startedAt time.Time
+	exited    chan struct{} // closed when the process has exited
+	err       error         // why; read after exited is closed
+	started   chan struct{} // closed when its "edge started" line arrived
+	taskID    string        // from that line; read after started is closed
+	stopped   bool          // stopped through the API: not restarted
+	out       *tail
 }
 
 // HealthURL is the edge's health endpoint.
@@ -284,7 +286,7 @@ func (e *Edge) start() error {
 	// the stack drains it with SIGTERM, then stops what it depends on.
 	// Pdeathsig ends it if the stack's process dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p := &edgeProc{cmd: cmd, exited: make(chan struct{}), started: make(chan struct{}), out: &tail{max: edgeLogTail}}
+	p := &edgeProc{cmd: cmd, startedAt: time.Now(), exited: make(chan struct{}), started: make(chan struct{}), out: &tail{max: edgeLogTail}}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return fmt.Errorf("localstack: %w", err)

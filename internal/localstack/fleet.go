@@ -76,7 +76,10 @@ type Fleet struct {
 
 	closing   chan struct{}
 	closeOnce sync.Once
-	restarts  sync.WaitGroup
+
+	mu       sync.Mutex     // guards closed and restarts.Add
+	closed   bool           // no restart starts once set
+	restarts sync.WaitGroup // automatic restarts in progress
 }
 
 // StartFleet starts a fleet of edges against the stack and waits until
@@ -224,27 +227,43 @@ func (f *Fleet) exited(e *Edge, p *edgeProc) {
 	e.mu.Lock()
 	asked := p.stopped
 	e.mu.Unlock()
-	select {
-	case <-f.closing:
-		return
-	default:
-	}
 	if asked {
 		f.stack.Config.Log.Debug("edge process exited", "edge", e.Name, "exit", p.err)
 		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return // stopped by Close
 	}
 	f.stack.Config.Log.Error("edge exited unasked", "edge", e.Name, "exit", p.err)
 	if !f.cfg.Restart {
 		return
 	}
+	// A crash loop must not spin: the delay doubles from 1 s to 30 s while
+	// the edge keeps dying within a minute of its start.
+	e.mu.Lock()
+	if time.Since(p.startedAt) > time.Minute {
+		e.restartDelay = 0
+	}
+	e.restartDelay = min(max(2*e.restartDelay, time.Second), 30*time.Second)
+	delay := e.restartDelay
+	e.mu.Unlock()
 	f.restarts.Go(func() {
 		select {
 		case <-f.closing:
 			return
-		case <-time.After(time.Second): // a crash loop must not spin
+		case <-time.After(delay):
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		go func() {
+			select {
+			case <-f.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		if err := f.Restart(ctx, e); err != nil {
 			f.stack.Config.Log.Error("edge restart failed", "edge", e.Name, "err", err)
 			return
@@ -259,6 +278,9 @@ func (f *Fleet) Close() error {
 	var errs []error
 	f.closeOnce.Do(func() {
 		close(f.closing)
+		f.mu.Lock()
+		f.closed = true
+		f.mu.Unlock()
 		f.restarts.Wait()
 		// The edge refuses a drain deadline as long as the ECS stop timeout.
 		drain := manifest.DefaultStopTimeout*time.Second + edgeStopGrace
