@@ -33,6 +33,20 @@ type instance struct {
 	killed bool // killed by the pool
 }
 
+// deathGrace is how long a failed invoke waits to see whether its
+// emulator's process is gone (a SIGKILL is not instant).
+const deathGrace = 500 * time.Millisecond
+
+// diedWithin reports whether the emulator exits within d.
+func (i *instance) diedWithin(d time.Duration) bool {
+	select {
+	case <-i.exited:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
 func (i *instance) dead() bool {
 	select {
 	case <-i.exited:

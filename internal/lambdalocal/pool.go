@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,7 +106,7 @@ func (p *pool) invoke(ctx context.Context, payload []byte) (Result, error) {
 	p.count(func(c *counts) { c.invokes++ })
 	done := make(chan invokeResult, 1)
 	if !p.r.spawn(func() {
-		res, err := p.run(inst, payload)
+		res, err := p.runRetryingUnsent(inst, payload)
 		<-p.slots
 		done <- invokeResult{res, err}
 	}) {
@@ -203,6 +204,36 @@ func (p *pool) release(inst *instance, healthy bool) {
 	p.idle = append(p.idle, inst)
 }
 
+// errEmulatorDied marks an invoke whose emulator was found dead: killed or
+// crashed under it, or before it reached it.
+var errEmulatorDied = errors.New("lambdalocal: the emulator died")
+
+// runRetryingUnsent runs the invoke, and again on another emulator (a few
+// times at most) when the one it had died. The AWS SDK retries the 502 the
+// caller would get anyway, and collabgw's functions are idempotent
+// (authorize per request id, release per session); retrying here spares
+// the caller a failure that was the local stack's own.
+func (p *pool) runRetryingUnsent(inst *instance, payload []byte) (Result, error) {
+	res, err := p.run(inst, payload)
+	for range maxUnsentRetries {
+		if !errors.Is(err, errEmulatorDied) {
+			break
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		inst, err = p.acquire(ctx)
+		cancel()
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: %s: %w", ErrEmulator, p.fn.Name, err)
+		}
+		res, err = p.run(inst, payload)
+	}
+	return res, err
+}
+
+// maxUnsentRetries bounds the emulators one invoke tries after the first
+// died under it.
+const maxUnsentRetries = 3
+
 // run sends one invoke to an emulator, detached from the caller: it ends
 // when the emulator answers or the function timeout (plus a margin) has
 // passed. The instance is released, healthy or killed, before it returns.
@@ -217,7 +248,12 @@ func (p *pool) run(inst *instance, payload []byte) (Result, error) {
 	start := time.Now()
 	resp, err := p.r.client.Do(req)
 	if err != nil {
-		return Result{}, p.emulatorFailed(inst, fmt.Errorf("invoke: %w", err))
+		died := inst.diedWithin(deathGrace) // before the pool kills it itself
+		err = p.emulatorFailed(inst, fmt.Errorf("invoke: %w", err))
+		if died {
+			err = errors.Join(errEmulatorDied, err)
+		}
+		return Result{}, err
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxPayload+1))
 	resp.Body.Close()
