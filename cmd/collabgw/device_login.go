@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/localstack"
@@ -56,11 +56,11 @@ func (f *deviceFlags) client() (*devconn.Client, string, error) {
 	}
 	device := f.device
 	if device == "" {
-		n, ok := strings.CutPrefix(f.user, "user")
+		d, ok := demo.DeviceFor(f.user)
 		if !ok {
 			return nil, "", errors.New("--device is required for users outside the demo seed")
 		}
-		device = "device" + n
+		device = d
 	}
 	keyFile := f.key
 	if keyFile == "" {

@@ -15,9 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devproto"
-	"github.com/collabgw/collabgw/internal/edge/loadgen"
+	"github.com/collabgw/collabgw/internal/devconn/loadgen"
 	"github.com/collabgw/collabgw/internal/gwsim"
 	"github.com/collabgw/collabgw/internal/localstack"
 	"github.com/collabgw/collabgw/internal/status"
@@ -59,7 +60,7 @@ func acceptedAndIMs(t *testing.T, e *edgeProc, user int) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("bob got nothing")
 	}
-	if err := bob.c.SendMessage(t.Context(), localstack.DemoUserID(user), "hi phone, from the desktop"); err != nil {
+	if err := bob.c.SendMessage(t.Context(), demo.UserID(user), "hi phone, from the desktop"); err != nil {
 		t.Fatal(err)
 	}
 	im := d.receive(devproto.TypeReceiveIM, 10*time.Second).(*devproto.ReceiveIM)
@@ -91,7 +92,7 @@ func TestFailed300AtProtocolLimit(t *testing.T) {
 }
 
 func TestNotPermitted(t *testing.T) {
-	if err := stack.Store.PutUser(t.Context(), admission.User{ID: localstack.DemoUserID(18), Pool: demoPool, Permitted: false}); err != nil {
+	if err := stack.Store.PutUser(t.Context(), admission.User{ID: demo.UserID(18), Pool: demoPool, Permitted: false}); err != nil {
 		t.Fatal(err)
 	}
 	e := startEdge(t)

@@ -8,13 +8,13 @@ package loadgen
 import (
 	"context"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/status"
@@ -69,12 +69,6 @@ type Report struct {
 	FirstErr string         `json:"firstError,omitempty"`
 }
 
-// DemoDeviceID and DemoUserID name the local stack's demo devices and users.
-func DemoDeviceID(i int) string { return fmt.Sprintf("device%04d", i) }
-
-// DemoUserID names the i-th demo user.
-func DemoUserID(i int) string { return fmt.Sprintf("user%04d", i) }
-
 // Run logs the devices in, holds, logs out, and reports.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Users < 1 || cfg.Edge == "" || cfg.Gateway.IsZero() {
@@ -90,10 +84,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cfg.First = 1
 	}
 	if cfg.DeviceID == nil {
-		cfg.DeviceID = DemoDeviceID
+		cfg.DeviceID = demo.DeviceID
 	}
 	if cfg.UserID == nil {
-		cfg.UserID = DemoUserID
+		cfg.UserID = demo.UserID
 	}
 	r := &run{cfg: cfg, statuses: map[string]int{}}
 	start := time.Now()
