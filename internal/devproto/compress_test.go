@@ -68,7 +68,7 @@ func TestZstdFrameShapes(t *testing.T) {
 		{"a content size over the limit", func(t *testing.T) []byte {
 			b := encode(t, zstd.WithSingleSegment(true))
 			// Frame_Header_Descriptor: FCS_Field_Size 2 (4 bytes), single segment.
-			return append(append([]byte{0x28, 0xb5, 0x2f, 0xfd, 0xa0, 0, 0, 1, 0}), b[6:]...)
+			return append([]byte{0x28, 0xb5, 0x2f, 0xfd, 0xa0, 0, 0, 1, 0}, b[6:]...)
 		}, false},
 		{"a content size that lies", func(t *testing.T) []byte {
 			b := encode(t, zstd.WithSingleSegment(true))
