@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/devconn/loadgen"
+	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/localstack"
 )
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/gwclient"

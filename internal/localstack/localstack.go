@@ -25,9 +25,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
-	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/ddblocal"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/gwsim"
 	"github.com/collabgw/collabgw/internal/lambdabuild"
 	"github.com/collabgw/collabgw/internal/lambdalocal"

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/admission"
-	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devconn/loadgen"
+	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/gwsim"
 	"github.com/collabgw/collabgw/internal/localstack"
 	"github.com/collabgw/collabgw/internal/status"
