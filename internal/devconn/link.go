@@ -33,6 +33,10 @@ const (
 	DefaultResumeMaxBackoff = 15 * time.Second
 	// DefaultResumeJitter adds up to this fraction of each wait, at random.
 	DefaultResumeJitter = 0.25
+	// DefaultLogoutTimeout is how long a device waits for the gateway to
+	// acknowledge its LOGOUT. The gateway answers at once, so this only
+	// bounds a link that died at that moment.
+	DefaultLogoutTimeout = 5 * time.Second
 	// DefaultStatusInterval is how often a link sends STATUS when the
 	// gateway's ACCEPTED asks for no particular interval.
 	DefaultStatusInterval = time.Minute

@@ -232,7 +232,8 @@ func TestDeviceLoginCommand(t *testing.T) {
 		cmd := exec.Command(filepath.Join(binDir, "collabgw"), "device", "login", "--json",
 			"--edge", e.addr, "--gateway-key", stack.GatewayPubFile,
 			"--key", filepath.Join(stack.DeviceKeyDir, user+devproto.PrivateKeySuffix),
-			"--user", user, "--password", password)
+			"--user", user, "--password-file", "-")
+		cmd.Stdin = strings.NewReader(password + "\n")
 		out, err := cmd.Output()
 		code := 0
 		var exit *exec.ExitError
