@@ -282,6 +282,20 @@ func TestLoadGenerator(t *testing.T) {
 	eventually(t, "logouts released every slot", 5*time.Second, func() bool { return counter(t, "load") == 0 })
 	t.Logf("30 logins: %.0f/s, p50 %.1f ms, p99 %.1f ms; edge RSS %d KiB → %d KiB held",
 		rep.LoginsPS, rep.P50ms, rep.P99ms, rssBefore, rssHeld)
+
+	// The same devices again, open loop: started on schedule at 20/s.
+	open, err := loadgen.Run(t.Context(), loadgen.Config{
+		Edge: e.addr, Gateway: gw, KeyDir: stack.DeviceKeyDir, First: 31, Users: 30, Rate: 20, MaxInFlight: 16,
+		Password: "demo", Hold: time.Second, StatusEvery: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open.Mode != "open" || open.Statuses["ACCEPTED"] != 30 || open.Held != 30 {
+		t.Fatalf("open-loop report %+v", open)
+	}
+	eventually(t, "open-loop logouts released every slot", 5*time.Second, func() bool { return counter(t, "load") == 0 })
+	t.Logf("30 logins offered at 20/s: p50 %.1f ms, p99 %.1f ms, %d started late", open.P50ms, open.P99ms, open.StartedLate)
 }
 
 // rss reads a process's resident set size in KiB.

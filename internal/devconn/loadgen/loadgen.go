@@ -1,17 +1,33 @@
 // Package loadgen is the device-side load generator behind `collabgw
-// device load`: it logs many devices in to an edge at a bounded
-// concurrency, holds the accepted sessions while sending their periodic
-// STATUS messages, then logs them out, and reports statuses and latency.
-// The end-to-end tests and docs/benchmarks.md use it too.
+// device load`: it logs many devices in to an edge, holds the accepted
+// sessions while sending their periodic STATUS messages, then logs them
+// out, and reports statuses and latency. The end-to-end tests and
+// docs/benchmarks.md use it too.
+//
+// It has two ways to offer load:
+//
+//   - closed loop (Concurrency): a fixed number of logins in flight, each
+//     worker starting its next login when the previous one answered. It
+//     measures throughput at a concurrency, but a slow answer delays the
+//     next request, so latency under a given arrival rate is hidden
+//     ("coordinated omission").
+//   - open loop (Rate): logins start on a fixed schedule, whether or not
+//     earlier ones answered, as wrk2 and vegeta measure, and each latency
+//     runs from the login's scheduled start, not from when it got to go.
+//     In-flight logins are bounded (MaxInFlight); a login that finds the
+//     bound reached waits for a slot and is counted in Report.StartedLate,
+//     its wait included in its latency.
 package loadgen
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"net"
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/demo"
@@ -23,29 +39,83 @@ import (
 // Defaults of a run.
 const (
 	DefaultConcurrency = 32
+	// DefaultMaxInFlight bounds an open-loop run's logins in flight: far
+	// above what a healthy local stack needs at hundreds of logins/s, low
+	// enough that a stalled edge cannot make the generator open thousands
+	// of sockets.
+	DefaultMaxInFlight = 256
+	// MaxRate bounds an open-loop rate: above it the schedule's interval
+	// falls under the timer resolution of a shared machine.
+	MaxRate = 100_000
+	// DefaultStatusEvery is how often a held session sends STATUS.
 	DefaultStatusEvery = 30 * time.Second
+	// DefaultLogoutTimeout bounds each LOGOUT at the end of the hold.
+	DefaultLogoutTimeout = 5 * time.Second
 	// StatusError counts logins that ended without any status (a dropped
 	// or refused connection, a timeout) in Report.Statuses.
 	StatusError = "ERROR"
+	// clientVersion is what the edge's logs show for these logins.
+	clientVersion = "collabgw-load/1"
 )
+
+// Dialer opens the TCP connection of each login; *net.Dialer is one. Tests
+// put a fake here.
+type Dialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Clock is the open-loop schedule's time: when a login is due, and the wait
+// until then. Tests put a fake here to check the schedule without waiting
+// for it.
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
 
 // Config describes a run. Device i (from First) is DeviceID(i) logging in
 // as UserID(i) with the key KeyDir/UserID(i).key, as the local stack's
 // demo seed lays them out.
 type Config struct {
-	Edge        string
-	Gateway     devproto.PublicKey
-	KeyDir      string
-	First       int
-	Users       int
+	Edge     string
+	Gateway  devproto.PublicKey
+	KeyDir   string
+	First    int
+	Users    int
+	Password string
+	// Concurrency is the closed loop's logins in flight (when Rate is 0).
 	Concurrency int
-	Password    string
+	// Rate, when above 0, runs the open loop: logins per second, started
+	// on schedule. MaxInFlight bounds its logins in flight.
+	Rate        float64
+	MaxInFlight int
 	// Hold is how long the accepted sessions are held after the last
 	// login, sending STATUS every StatusEvery, before they log out.
 	Hold        time.Duration
 	StatusEvery time.Duration
 	DeviceID    func(i int) string
 	UserID      func(i int) string
+	// Dialer opens each login's connection (a net.Dialer by default).
+	Dialer Dialer
+	// Clock times the open loop's schedule (the real clock by default).
+	Clock Clock
 	// Progress, when set, is called after each login with the count done.
 	Progress func(done int)
 	// Held, when set, is called once every login finished and the
@@ -54,8 +124,10 @@ type Config struct {
 }
 
 // Report is what a run measured. Latency is one login round trip: TCP
-// connect, Noise handshake, the edge's admission and GroupWise login.
+// connect, Noise handshake, the edge's admission and GroupWise login; in
+// the open loop it runs from the login's scheduled start.
 type Report struct {
+	Mode     string         `json:"mode"` // "closed" or "open"
 	Users    int            `json:"users"`
 	Statuses map[string]int `json:"statuses"`
 	Held     int            `json:"held"`
@@ -64,18 +136,39 @@ type Report struct {
 	P50ms    float64        `json:"p50Ms"`
 	P90ms    float64        `json:"p90Ms"`
 	P99ms    float64        `json:"p99Ms"`
+	P999ms   float64        `json:"p999Ms"`
 	MaxMs    float64        `json:"maxMs"`
-	Dropped  int            `json:"droppedWhileHeld"` // sessions the edge ended during the hold
-	FirstErr string         `json:"firstError,omitempty"`
+	// Open loop only.
+	OfferedPS   float64 `json:"offeredPerSecond,omitempty"`
+	MaxInFlight int     `json:"maxInFlight,omitempty"`
+	// StartedLate counts logins that could not start on time because
+	// MaxInFlight logins were in flight; MaxStartLagMs is the longest any
+	// login started after its scheduled time, for any reason.
+	StartedLate   int     `json:"startedLate"`
+	MaxStartLagMs float64 `json:"maxStartLagMs"`
+	Dropped       int     `json:"droppedWhileHeld"` // sessions the edge ended during the hold
+	FirstErr      string  `json:"firstError,omitempty"`
 }
 
-// Run logs the devices in, holds, logs out, and reports.
-func Run(ctx context.Context, cfg Config) (Report, error) {
-	if cfg.Users < 1 || cfg.Edge == "" || cfg.Gateway.IsZero() {
-		return Report{}, errors.New("loadgen: need an edge address, the gateway key and at least one user")
+// ErrConfig reports a Config that cannot run.
+var ErrConfig = errors.New("loadgen: invalid config")
+
+func (cfg *Config) validate() error {
+	switch {
+	case cfg.Edge == "" || cfg.Gateway.IsZero():
+		return fmt.Errorf("%w: need the edge address and the gateway key", ErrConfig)
+	case cfg.Users < 1:
+		return fmt.Errorf("%w: need at least one user", ErrConfig)
+	case cfg.Rate < 0 || cfg.Rate > MaxRate || math.IsNaN(cfg.Rate):
+		return fmt.Errorf("%w: rate %v not in (0, %d]", ErrConfig, cfg.Rate, MaxRate)
+	case cfg.Concurrency < 0 || cfg.MaxInFlight < 0:
+		return fmt.Errorf("%w: negative concurrency or in-flight bound", ErrConfig)
 	}
-	if cfg.Concurrency < 1 {
+	if cfg.Concurrency == 0 {
 		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.MaxInFlight == 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
 	}
 	if cfg.StatusEvery <= 0 {
 		cfg.StatusEvery = DefaultStatusEvery
@@ -89,10 +182,42 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.UserID == nil {
 		cfg.UserID = demo.UserID
 	}
-	r := &run{cfg: cfg, statuses: map[string]int{}}
+	if cfg.Dialer == nil {
+		cfg.Dialer = &net.Dialer{Timeout: devconn.DefaultHandshakeTimeout}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	return nil
+}
+
+// Run logs the devices in, holds, logs out, and reports.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	if err := cfg.validate(); err != nil {
+		return Report{}, err
+	}
+	// Keys are read before the first login, so that no login's latency
+	// holds a file read.
+	clients := make([]*devconn.Client, cfg.Users)
+	for n := range clients {
+		key, err := devproto.LoadPrivateKey(filepath.Join(cfg.KeyDir, cfg.UserID(cfg.First+n)+devproto.PrivateKeySuffix))
+		if err != nil {
+			return Report{}, err
+		}
+		if clients[n], err = devconn.NewClient(key, cfg.Gateway); err != nil {
+			return Report{}, err
+		}
+	}
+	r := &run{cfg: cfg, clients: clients, statuses: map[string]int{}}
 	start := time.Now()
-	r.loginAll(ctx)
-	rep := r.report(time.Since(start))
+	mode := "closed"
+	if cfg.Rate > 0 {
+		mode = "open"
+		r.openLoop(ctx)
+	} else {
+		r.closedLoop(ctx)
+	}
+	rep := r.report(mode, time.Since(start))
 	if cfg.Held != nil {
 		cfg.Held(ctx, len(r.held))
 	}
@@ -101,60 +226,34 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 }
 
 type run struct {
-	cfg  Config
-	done atomic.Int64
+	cfg     Config
+	clients []*devconn.Client // one per device, index n = device First+n
 
 	mu        sync.Mutex // guards the fields below
+	done      int
 	statuses  map[string]int
 	latencies []time.Duration
 	held      []*devconn.Session
+	late      int
+	maxLag    time.Duration
 	firstErr  error
 }
 
-func (r *run) loginAll(ctx context.Context) {
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range r.cfg.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				r.loginOne(ctx, i)
-				if r.cfg.Progress != nil {
-					r.cfg.Progress(int(r.done.Add(1)))
-				}
-			}
-		}()
-	}
-	for i := r.cfg.First; i < r.cfg.First+r.cfg.Users && ctx.Err() == nil; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-}
-
-func (r *run) loginOne(ctx context.Context, i int) {
-	key, err := devproto.LoadPrivateKey(filepath.Join(r.cfg.KeyDir, r.cfg.UserID(i)+devproto.PrivateKeySuffix))
+// loginOne logs device n in; its latency runs from from (the login's
+// start, or in the open loop its scheduled start) on the run's clock.
+func (r *run) loginOne(ctx context.Context, n int, from time.Time) {
+	i := r.cfg.First + n
+	c := r.clients[n]
+	conn, err := r.cfg.Dialer.DialContext(ctx, "tcp", r.cfg.Edge)
 	if err != nil {
-		r.record(StatusError, 0, nil, err)
-		return
-	}
-	c, err := devconn.NewClient(key, r.cfg.Gateway)
-	if err != nil {
-		r.record(StatusError, 0, nil, err)
-		return
-	}
-	t0 := time.Now()
-	conn, err := c.Dial(ctx, r.cfg.Edge)
-	if err != nil {
-		r.record(StatusError, 0, nil, err)
+		r.record(StatusError, 0, nil, fmt.Errorf("dial %s: %w", r.cfg.Edge, err))
 		return
 	}
 	s, err := c.Login(ctx, conn, devproto.Login{
 		DeviceID: r.cfg.DeviceID(i), UserID: r.cfg.UserID(i), Password: devproto.Password(r.cfg.Password),
-		ClientVersion: "collabgw-load/1",
+		ClientVersion: clientVersion,
 	})
-	lat := time.Since(t0)
+	lat := r.cfg.Clock.Now().Sub(from)
 	var rej *devconn.RejectedError
 	switch {
 	case errors.As(err, &rej):
@@ -168,9 +267,8 @@ func (r *run) loginOne(ctx context.Context, i int) {
 
 func (r *run) record(name string, lat time.Duration, s *devconn.Session, err error) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.statuses[name]++
-	if lat > 0 {
+	if name != StatusError {
 		r.latencies = append(r.latencies, lat)
 	}
 	if s != nil {
@@ -179,84 +277,42 @@ func (r *run) record(name string, lat time.Duration, s *devconn.Session, err err
 	if err != nil && r.firstErr == nil {
 		r.firstErr = err
 	}
+	r.done++
+	done := r.done
+	r.mu.Unlock()
+	if r.cfg.Progress != nil {
+		r.cfg.Progress(done)
+	}
 }
 
-func (r *run) report(elapsed time.Duration) Report {
+func (r *run) report(mode string, elapsed time.Duration) Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rep := Report{Users: r.cfg.Users, Statuses: r.statuses, Held: len(r.held), Seconds: elapsed.Seconds()}
+	rep := Report{
+		Mode: mode, Users: r.cfg.Users, Statuses: r.statuses, Held: len(r.held), Seconds: elapsed.Seconds(),
+		StartedLate: r.late, MaxStartLagMs: ms(r.maxLag),
+	}
+	if mode == "open" {
+		rep.OfferedPS, rep.MaxInFlight = r.cfg.Rate, r.cfg.MaxInFlight
+	}
 	if r.firstErr != nil {
 		rep.FirstErr = r.firstErr.Error()
 	}
 	if n := len(r.latencies); n > 0 {
 		slices.Sort(r.latencies)
-		pct := func(p float64) float64 {
-			return ms(r.latencies[min(n-1, int(p*float64(n)))])
-		}
-		rep.P50ms, rep.P90ms, rep.P99ms, rep.MaxMs = pct(0.50), pct(0.90), pct(0.99), ms(r.latencies[n-1])
+		rep.P50ms, rep.P90ms = ms(percentile(r.latencies, 0.50)), ms(percentile(r.latencies, 0.90))
+		rep.P99ms, rep.P999ms = ms(percentile(r.latencies, 0.99)), ms(percentile(r.latencies, 0.999))
+		rep.MaxMs = ms(r.latencies[n-1])
 		rep.LoginsPS = float64(n) / elapsed.Seconds()
 	}
 	return rep
 }
 
+// percentile returns the nearest-rank p-quantile of sorted latencies: the
+// smallest value with at least p of them at or below it.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	rank := int(math.Ceil(p * float64(len(sorted))))
+	return sorted[min(max(rank, 1), len(sorted))-1]
+}
+
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// hold keeps the sessions for the hold time, each sending STATUS on its
-// interval and reading what the edge sends, then logs them all out. It
-// returns how many the edge ended meanwhile.
-func (r *run) hold(ctx context.Context) int {
-	// A cancel, not a deadline: devconn keeps a session open when its
-	// context is cancelled between frames, but a socket deadline that
-	// fires first closes it, and the LOGOUT below needs it open.
-	hctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := time.AfterFunc(r.cfg.Hold, cancel)
-	defer stop.Stop()
-	var dropped atomic.Int64
-	var wg sync.WaitGroup
-	for _, s := range r.held {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if !holdOne(hctx, s, r.cfg.StatusEvery) {
-				dropped.Add(1)
-			}
-			lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second) // the hold ended hctx
-			_ = s.Send(lctx, &devproto.Logout{})
-			lcancel()
-			s.Close()
-		}()
-	}
-	wg.Wait()
-	return int(dropped.Load())
-}
-
-// holdOne reads s until ctx ends, sending STATUS every interval; false if
-// the session ended first.
-func holdOne(ctx context.Context, s *devconn.Session, every time.Duration) bool {
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.Done():
-				return
-			case <-t.C:
-				// Not ctx: a write cut short by the end of the hold
-				// would close the session before its LOGOUT.
-				_ = s.Send(context.WithoutCancel(ctx), &devproto.Status{Presence: devproto.PresenceOnline})
-			}
-		}
-	}()
-	for {
-		m, err := s.Receive(ctx)
-		if err != nil {
-			return ctx.Err() != nil
-		}
-		if st, ok := m.(*devproto.ServerStatus); ok && st.Code != status.Accepted {
-			return false
-		}
-	}
-}
