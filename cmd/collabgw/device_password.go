@@ -62,7 +62,7 @@ func (p *passwordFlags) password(user string, stdin io.Reader, tty terminal) (de
 	var pw string
 	switch {
 	case p.file != "":
-		var r io.Reader = stdin
+		r := stdin
 		if p.file != "-" {
 			f, err := os.Open(p.file)
 			if err != nil {
