@@ -340,7 +340,7 @@ func (ss *session) readLoop(link *devconn.Session) {
 	for {
 		m, err := link.Receive(context.Background())
 		if err != nil {
-			ss.detach(link, err)
+			ss.linkFailed(link, err)
 			return
 		}
 		if !ss.handle(link, m) {
