@@ -23,8 +23,8 @@ type SettingError struct {
 	// Value is what the environment held; empty for a secret, which never
 	// appears in an error.
 	Value string
-	// Want says what would be accepted, or why the value is wrong.
-	Want string
+	// Reason says why the value is wrong, or what would be accepted.
+	Reason string
 	// Err is ErrSettingMissing or ErrSettingInvalid, or wraps one of them.
 	Err error
 }
@@ -35,15 +35,15 @@ const maxQuoted = 64
 func (e *SettingError) Error() string {
 	switch {
 	case errors.Is(e.Err, ErrSettingMissing):
-		return fmt.Sprintf("%s is required: %s", e.Env, e.Want)
+		return fmt.Sprintf("%s is required: %s", e.Env, e.Reason)
 	case e.Value == "":
-		return fmt.Sprintf("%s: want %s", e.Env, e.Want)
+		return fmt.Sprintf("%s: %s", e.Env, e.Reason)
 	}
 	v := e.Value
 	if len(v) > maxQuoted {
 		v = v[:maxQuoted] + "..."
 	}
-	return fmt.Sprintf("%s=%q: want %s", e.Env, v, e.Want)
+	return fmt.Sprintf("%s=%q: %s", e.Env, v, e.Reason)
 }
 
 // Unwrap returns the sentinel (or the cause that wraps it).
@@ -68,7 +68,7 @@ func (r *Reader) Err() error { return errors.Join(r.errs...) }
 // only the program can make (a key that does not decode). why must not
 // contain the value of a secret.
 func (r *Reader) Invalid(s Setting, why string) {
-	e := &SettingError{Env: s.Env, Want: why, Err: ErrSettingInvalid}
+	e := &SettingError{Env: s.Env, Reason: why, Err: ErrSettingInvalid}
 	if s.Kind != KindSecret {
 		e.Value = r.getenv(s.Env)
 	}
@@ -82,7 +82,7 @@ func (r *Reader) raw(s Setting) (v string, ok bool) {
 		return v, true
 	}
 	if s.Required {
-		r.errs = append(r.errs, &SettingError{Env: s.Env, Want: strings.TrimSuffix(s.Description, "."), Err: ErrSettingMissing})
+		r.errs = append(r.errs, &SettingError{Env: s.Env, Reason: strings.TrimSuffix(s.Description, "."), Err: ErrSettingMissing})
 		return "", false
 	}
 	return s.Default, s.Default != ""
@@ -161,7 +161,7 @@ func (r *Reader) number(s Setting, kinds ...Kind) (n float64, ok bool) {
 }
 
 func (r *Reader) bad(s Setting, v string) {
-	r.errs = append(r.errs, &SettingError{Env: s.Env, Value: v, Want: s.Want(), Err: ErrSettingInvalid})
+	r.errs = append(r.errs, &SettingError{Env: s.Env, Value: v, Reason: "want " + s.Want(), Err: ErrSettingInvalid})
 }
 
 // Seconds returns a KindSeconds setting as a duration (0 when unset
@@ -201,8 +201,8 @@ func (r *Reader) LeaseAndHeartbeat() (lease, heartbeat time.Duration) {
 	if lease > 0 && heartbeat > 0 && lease < 2*heartbeat {
 		r.errs = append(r.errs, &SettingError{
 			Env: Lease.Env, Value: r.getenv(Lease.Env),
-			Want: fmt.Sprintf("at least twice %s (%v): one lost heartbeat must not end a session", Heartbeat.Env, heartbeat),
-			Err:  ErrSettingInvalid,
+			Reason: fmt.Sprintf("must be at least twice %s (%v): one lost heartbeat must not end a session", Heartbeat.Env, heartbeat),
+			Err:    ErrSettingInvalid,
 		})
 	}
 	return lease, heartbeat

@@ -91,7 +91,7 @@ func TestReaderTextChoiceAndSecrets(t *testing.T) {
 	if !errors.Is(err, ErrSettingMissing) || !errors.Is(err, ErrSettingInvalid) {
 		t.Fatalf("err = %v, want both a missing and an invalid setting", err)
 	}
-	for _, want := range []string{"COLLABGW_TABLE is required: Name of the DynamoDB table", "COLLABGW_GATEWAY_PRIVATE_KEY: want not a key"} {
+	for _, want := range []string{"COLLABGW_TABLE is required: Name of the DynamoDB table", "COLLABGW_GATEWAY_PRIVATE_KEY: not a key"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("err %q lacks %q", err, want)
 		}
