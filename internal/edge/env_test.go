@@ -3,6 +3,8 @@ package edge
 import (
 	"encoding/base64"
 	"io"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,4 +113,36 @@ func samePublic(t *testing.T, a, b devproto.PrivateKey) bool {
 		t.Fatal(err)
 	}
 	return pa == pb
+}
+
+// TestREADMEListsEveryVariable keeps edge/README.md's configuration table
+// in step with the manifest: every variable the edge reads is in it, with
+// its default.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	b, err := os.ReadFile("../../edge/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, name := range append(slices.Clone(manifest.Edge.Env), manifest.Edge.OptionalEnv...) {
+			if strings.HasPrefix(line, "| ") && strings.Contains(strings.SplitN(line, " | ", 2)[0], "`"+name+"`") {
+				rows[name] = line
+			}
+		}
+	}
+	for _, name := range append(slices.Clone(manifest.Edge.Env), manifest.Edge.OptionalEnv...) {
+		row, ok := rows[name]
+		if !ok {
+			t.Errorf("edge/README.md's configuration table has no row for %s", name)
+			continue
+		}
+		s, _ := manifest.SettingFor(name)
+		if s.Default != "" && !strings.Contains(row, s.Default) {
+			t.Errorf("edge/README.md gives %s without its default %s: %s", name, s.Default, row)
+		}
+		if s.Numeric() && !strings.Contains(row, manifest.FormatNumber(s.Max)) {
+			t.Errorf("edge/README.md gives %s without its range (to %s): %s", name, manifest.FormatNumber(s.Max), row)
+		}
+	}
 }

@@ -134,16 +134,17 @@ func (r *Reader) Choice(s Setting) string {
 	return s.Default
 }
 
-// number parses and range-checks a numeric setting; ok is false when it
-// was unset without a default or wrong (and an error was recorded).
-func (r *Reader) number(s Setting, kinds ...Kind) (n float64, ok bool) {
+// number parses and range-checks a numeric setting; it is 0 when unset
+// without a default, or wrong (and then an error was recorded).
+func (r *Reader) number(s Setting, kinds ...Kind) float64 {
 	if !r.kind(s, kinds...) {
-		return 0, false
+		return 0
 	}
 	v, ok := r.raw(s)
 	if !ok {
-		return 0, false
+		return 0
 	}
+	var n float64
 	if s.Whole() {
 		i, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		n = float64(i)
@@ -155,9 +156,9 @@ func (r *Reader) number(s Setting, kinds ...Kind) (n float64, ok bool) {
 	}
 	if !ok || n < s.Min || n > s.Max {
 		r.bad(s, v)
-		return 0, false
+		return 0
 	}
-	return n, true
+	return n
 }
 
 func (r *Reader) bad(s Setting, v string) {
@@ -167,22 +168,19 @@ func (r *Reader) bad(s Setting, v string) {
 // Seconds returns a KindSeconds setting as a duration (0 when unset
 // without a default, or wrong).
 func (r *Reader) Seconds(s Setting) time.Duration {
-	n, _ := r.number(s, KindSeconds)
-	return time.Duration(n) * time.Second
+	return time.Duration(r.number(s, KindSeconds)) * time.Second
 }
 
 // Count returns a KindCount setting (0 when unset without a default, or
 // wrong).
 func (r *Reader) Count(s Setting) int {
-	n, _ := r.number(s, KindCount)
-	return int(n)
+	return int(r.number(s, KindCount))
 }
 
 // Rate returns a KindRate setting (0 when unset without a default, or
 // wrong).
 func (r *Reader) Rate(s Setting) float64 {
-	n, _ := r.number(s, KindRate)
-	return n
+	return r.number(s, KindRate)
 }
 
 // Level returns COLLABGW_LOG_LEVEL as a slog level.

@@ -99,7 +99,7 @@ const (
 	DefaultAddrLoginRate        = 20
 	DefaultMaxConnections       = 50_000
 	DefaultLogLevel             = "info"
-	DefaultGroupWiseCADir       = "/etc/collabgw/groupwise-ca"
+	DefaultGroupWiseCADir       = "/etc/collabgw/groupwise-ca" //nolint:gosec // a folder of CA certificates, not a credential
 )
 
 // MaxSettingSeconds bounds the lease, heartbeat and coverage grace: longer
