@@ -155,6 +155,7 @@ func writeManifestTests(t *testing.T, work string) {
 	for _, m := range rangeModules {
 		files["modules/"+m.name+"/tests/ranges.tftest.hcl"] = rangesTest(m)
 	}
+	files["modules/pool/tests/ranges.tftest.hcl"] = poolRangesTest()
 	for rel, body := range files {
 		path := filepath.Join(work, rel)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

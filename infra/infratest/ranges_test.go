@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/manifest"
 )
 
@@ -15,7 +16,8 @@ import (
 // every setting at its lowest and at its highest at once, and pass the Go
 // default to the program when the variable is left out. internal/manifest
 // checks that the validation blocks are the generated ones; these runs
-// prove that the blocks do what Go does.
+// prove that the blocks do what Go does. The pool module's numeric
+// variables get the same runs against internal/admission's rules.
 
 // rangeModule is what the generated runs need to know about a module.
 type rangeModule struct {
@@ -124,6 +126,40 @@ func rangesTest(m rangeModule) string {
 		}
 		b.WriteString(assert(fmt.Sprintf("%s[%q] == %q", m.environment, s.Env, s.Default), fmt.Sprintf("%s defaults to %s", s.Env, s.Default)))
 	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// poolVariables sets the pool module's required variables.
+const poolVariables = `    table_name     = "collabgw"
+    name           = "ranges"
+    groupwise_host = "gwim.example.internal"
+`
+
+// poolRangesTest checks the pool module's numeric variables against
+// admission.PoolConfig.Normalized, which the admin CLI and authorize apply
+// to the same item: the timeouts' upper bound, the port's range, and the
+// defaults of the port and the protocol limit.
+func poolRangesTest() string {
+	var b strings.Builder
+	b.WriteString(mockAWS)
+	b.WriteString("\nvariables {\n" + poolVariables + "}\n")
+	maxSeconds := manifest.FormatNumber(admission.MaxDuration.Seconds())
+	over := manifest.FormatNumber(admission.MaxDuration.Seconds() + 1)
+	for _, v := range []string{"idle_timeout_seconds", "inactivity_timeout_seconds"} {
+		for _, c := range []struct{ what, value string }{{"negative", "-1"}, {"over_30_days", over}, {"sub_second", "0.5"}} {
+			fmt.Fprintf(&b, "\nrun %q {\n  command = plan\n  variables {\n    %s = %s\n  }\n  expect_failures = [var.%s]\n}\n", v+"_refuses_"+c.what, v, c.value, v)
+		}
+	}
+	for _, p := range []string{"0", "65536"} {
+		fmt.Fprintf(&b, "\nrun \"groupwise_port_refuses_%s\" {\n  command = plan\n  variables {\n    groupwise_port = %s\n  }\n  expect_failures = [var.groupwise_port]\n}\n", p, p)
+	}
+	fmt.Fprintf(&b, "\nrun \"every_setting_at_its_highest\" {\n  command = plan\n  variables {\n    idle_timeout_seconds       = %s\n    inactivity_timeout_seconds = %s\n    groupwise_port             = 65535\n  }\n}\n", maxSeconds, maxSeconds)
+	b.WriteString("\nrun \"every_setting_at_its_lowest\" {\n  command = plan\n  variables {\n    idle_timeout_seconds       = 1\n    inactivity_timeout_seconds = 1\n    groupwise_port             = 1\n  }\n}\n")
+	b.WriteString("\nrun \"defaults_are_the_go_defaults\" {\n  command = apply\n")
+	item := "jsondecode(aws_dynamodb_table_item.config.item)"
+	b.WriteString(assert(fmt.Sprintf("%s.gwPort.N == \"%d\" && %s.protocolLimit.N == \"%d\"", item, admission.DefaultGroupWisePort, item, admission.DefaultProtocolLimit),
+		"the port and protocol limit default to admission's"))
 	b.WriteString("}\n")
 	return b.String()
 }
