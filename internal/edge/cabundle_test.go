@@ -371,3 +371,27 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestDialerOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  DialerOption
+	}{
+		{"nil secrets client", WithSecrets(nil)},
+		{"sub-second refresh", WithCARefresh(time.Millisecond, 0, 0)},
+		{"retry past the refresh", WithCARefresh(time.Minute, 2*time.Minute, 0)},
+		{"negative staleness", WithCARefresh(time.Minute, time.Second, -1)},
+		{"nil logger", WithDialerLogger(nil)},
+		{"nil clock", WithDialerClock(nil)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := NewGroupWiseDialer("", nil, tt.opt); !errors.Is(err, ErrBadOption) {
+				t.Fatalf("err = %v, want ErrBadOption", err)
+			}
+		})
+	}
+	if _, err := NewGroupWiseDialer("", nil, WithCARefresh(time.Minute, time.Second, 0)); err != nil {
+		t.Fatal(err)
+	}
+}
