@@ -35,21 +35,14 @@ type attempt struct {
 
 // serveConn runs one device connection: the handshake and admission, then,
 // once admitted, the session's reader until the link ends.
-func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
+func (s *Server) serveConn(ctx context.Context, conn net.Conn, slot *connSlot) {
 	reading := false
 	defer func() {
 		if !reading {
-			s.connDone()
+			s.connDone(slot)
 		}
 	}()
 	ip := remoteIP(conn.RemoteAddr())
-	if s.addrRate != nil {
-		if ok, _ := s.addrRate.Allow(ip, s.cfg.now()); !ok {
-			s.met.inc(dropAddrRate)
-			conn.Close()
-			return
-		}
-	}
 	var att attempt
 	link, err := s.acceptor.Accept(ctx, conn, func(ctx context.Context, h *devproto.Hello) *devproto.ServerStatus {
 		start := s.cfg.now()
@@ -69,6 +62,8 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 			// Admitted, but the WELCOME could not be written: the device
 			// did not learn its token.
 			att.session.welcomeFailed(att.gen, err)
+		case s.connCap.wasShed(slot):
+			// Counted when it was shed.
 		default:
 			s.met.inc(dropHandshake)
 			s.cfg.log.Debug("handshake failed", "addr", ip, "err", err)
@@ -84,7 +79,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	// hours. A fresh one parks in Receive with a few KiB.
 	reading = true
 	go func() {
-		defer s.connDone()
+		defer s.connDone(slot)
 		att.session.readLoop(link)
 	}()
 }
