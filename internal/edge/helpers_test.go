@@ -136,6 +136,12 @@ type testEdge struct {
 
 func newTestEdge(t *testing.T, simOpts []gwsim.Option, opts ...Option) *testEdge {
 	t.Helper()
+	return newTestEdgeWithKey(t, testKey(t, 0), simOpts, opts...)
+}
+
+// newTestEdgeWithKey is newTestEdge with the gateway key gwKey.
+func newTestEdgeWithKey(t *testing.T, gwKey devproto.PrivateKey, simOpts []gwsim.Option, opts ...Option) *testEdge {
+	t.Helper()
 	sim, err := gwsim.New(append([]gwsim.Option{gwsim.WithDemoUsers(20)}, simOpts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +158,6 @@ func newTestEdge(t *testing.T, simOpts []gwsim.Option, opts ...Option) *testEdge
 	p, _ := strconv.Atoi(port)
 	fn := &fakeFunctions{target: lambdaapi.GroupWise{Host: host, Port: p, CARef: ca}, refuse: map[string]status.Code{}}
 	leases := &fakeLeases{}
-	gwKey := testKey(t, 0)
 	gwPub, _ := gwKey.Public()
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
