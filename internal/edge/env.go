@@ -13,12 +13,14 @@ import (
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/manifest"
 	"github.com/collabgw/collabgw/internal/metrics"
+	"github.com/collabgw/collabgw/internal/peerlink"
 )
 
 // Defaults of the environment.
 const (
 	DefaultListenAddr = ":3101"
 	DefaultHealthAddr = ":8080"
+	DefaultPeerAddr   = ":3102" // manifest.PeerPort
 	DefaultCADir      = "/etc/collabgw/groupwise-ca"
 )
 
@@ -37,6 +39,10 @@ type Env struct {
 	AddrRate               float64
 	MaxConns               int
 	LogLevel               slog.Level
+	// PeerAddr, PeerKey and PeerKeyNext configure the task-to-task link;
+	// a zero PeerKey turns it off.
+	PeerAddr             string
+	PeerKey, PeerKeyNext peerlink.Key
 }
 
 // EnvFrom reads the configuration through getenv (os.Getenv in main).
@@ -44,6 +50,7 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 	e := Env{
 		ListenAddr: or(getenv(manifest.EnvListenAddr), DefaultListenAddr),
 		HealthAddr: or(getenv(manifest.EnvHealthAddr), DefaultHealthAddr),
+		PeerAddr:   or(getenv(manifest.EnvPeerAddr), DefaultPeerAddr),
 		CADir:      or(getenv(manifest.EnvGroupWiseCADir), DefaultCADir),
 		Lease:      admission.DefaultLeaseDuration, Heartbeat: admission.DefaultHeartbeatInterval,
 		Drain: manifest.DefaultDrainSecs * time.Second, Grace: DefaultCoverageGrace,
@@ -102,7 +109,18 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 			return e, fmt.Errorf("%s=%q: want debug, info, warn or error", manifest.EnvLogLevel, v)
 		}
 	}
-	for _, a := range []string{e.ListenAddr, e.HealthAddr} {
+	for name, dst := range map[string]*peerlink.Key{manifest.EnvPeerKey: &e.PeerKey, manifest.EnvPeerKeyNext: &e.PeerKeyNext} {
+		if v := getenv(name); v != "" {
+			if *dst, err = peerlink.ParseKey(v); err != nil {
+				// The error never holds the key: ParseKey only says why.
+				return e, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
+	if e.PeerKey.IsZero() && !e.PeerKeyNext.IsZero() {
+		return e, fmt.Errorf("%s is set without %s", manifest.EnvPeerKeyNext, manifest.EnvPeerKey)
+	}
+	for _, a := range []string{e.ListenAddr, e.HealthAddr, e.PeerAddr} {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			return e, fmt.Errorf("listen address %q: %w", a, err)
 		}
@@ -113,11 +131,15 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 // Options are the server options the configuration implies.
 func (e Env) Options(log *slog.Logger, rec *metrics.Recorder) []Option {
 	burst := max(int(2*e.AddrRate), 1)
-	return []Option{
+	opts := []Option{
 		WithLogger(log), WithMetrics(rec), WithHeartbeat(e.Heartbeat), WithDrainTimeout(e.Drain),
 		WithCoverageGrace(e.Grace), WithAddrRate(e.AddrRate, burst), WithMaxConns(e.MaxConns),
 		WithGroupWiseDialer(NewGroupWiseDialer(e.CADir, rec)),
 	}
+	if !e.PeerKey.IsZero() {
+		opts = append(opts, WithPeer(e.PeerKey, e.PeerKeyNext))
+	}
+	return opts
 }
 
 // Logger returns a JSON logger at the configured level.

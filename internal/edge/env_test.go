@@ -9,6 +9,7 @@ import (
 
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/manifest"
+	"github.com/collabgw/collabgw/internal/peerlink"
 )
 
 func TestEnvFrom(t *testing.T) {
@@ -33,6 +34,19 @@ func TestEnvFrom(t *testing.T) {
 				t.Fatalf("%+v", e)
 			}
 		}},
+		{"peer link", map[string]string{manifest.EnvPeerKey: peerKeyText(1), manifest.EnvPeerKeyNext: peerKeyText(2), manifest.EnvPeerAddr: "10.0.0.5:4000"}, "", func(t *testing.T, e Env) {
+			if e.PeerAddr != "10.0.0.5:4000" || e.PeerKey != testPeerKey(1) || e.PeerKeyNext != testPeerKey(2) {
+				t.Fatalf("peer configuration %q, keys right: %v %v", e.PeerAddr, e.PeerKey == testPeerKey(1), e.PeerKeyNext == testPeerKey(2))
+			}
+		}},
+		{"peer link off by default", nil, "", func(t *testing.T, e Env) {
+			if e.PeerAddr != ":3102" || !e.PeerKey.IsZero() || !e.PeerKeyNext.IsZero() {
+				t.Fatalf("peer configuration %q, key set %v", e.PeerAddr, !e.PeerKey.IsZero())
+			}
+		}},
+		{"bad peer key", map[string]string{manifest.EnvPeerKey: "c2hvcnQ="}, manifest.EnvPeerKey, nil},
+		{"next peer key alone", map[string]string{manifest.EnvPeerKeyNext: peerKeyText(2)}, manifest.EnvPeerKey, nil},
+		{"bad peer address", map[string]string{manifest.EnvPeerAddr: "3102"}, "3102", nil},
 		{"missing function", map[string]string{manifest.EnvReleaseFunction: ""}, manifest.EnvReleaseFunction, nil},
 		{"bad key", map[string]string{manifest.EnvGatewayKey: "nope"}, manifest.EnvGatewayKey, nil},
 		{"lease under two heartbeats", map[string]string{manifest.EnvLeaseSeconds: "3", manifest.EnvHeartbeatSeconds: "2"}, "twice", nil},
@@ -83,3 +97,13 @@ func samePublic(t *testing.T, a, b devproto.PrivateKey) bool {
 	}
 	return pa == pb
 }
+
+func testPeerKey(i int) peerlink.Key {
+	var k peerlink.Key
+	for j := range k {
+		k[j] = byte(i*13 + j + 1)
+	}
+	return k
+}
+
+func peerKeyText(i int) string { return testPeerKey(i).Encode() }
