@@ -145,7 +145,7 @@ func (l *fakeLeases) markGone(id string) {
 // testEdge is an edge on loopback with fake functions and store and the
 // GroupWise simulator.
 type testEdge struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *Server
 	owner    string
 	addr     string
@@ -166,7 +166,7 @@ func newTestEdge(t *testing.T, simOpts []gwsim.Option, opts ...Option) *testEdge
 
 // newTestBackend starts the GroupWise simulator and the fake functions
 // pointed at it, which any number of edges may share.
-func newTestBackend(t *testing.T, simOpts ...gwsim.Option) (*gwsim.Server, *fakeFunctions) {
+func newTestBackend(t testing.TB, simOpts ...gwsim.Option) (*gwsim.Server, *fakeFunctions) {
 	t.Helper()
 	sim, err := gwsim.New(append([]gwsim.Option{gwsim.WithDemoUsers(20)}, simOpts...)...)
 	if err != nil {
@@ -187,7 +187,7 @@ func newTestBackend(t *testing.T, simOpts ...gwsim.Option) (*gwsim.Server, *fake
 
 // startTestEdge runs an edge named owner (with its peer port open when
 // opts include WithPeer) until the test ends.
-func startTestEdge(t *testing.T, sim *gwsim.Server, fn *fakeFunctions, leases *fakeLeases, owner string, opts ...Option) *testEdge {
+func startTestEdge(t testing.TB, sim *gwsim.Server, fn *fakeFunctions, leases *fakeLeases, owner string, opts ...Option) *testEdge {
 	t.Helper()
 	gwKey := testKey(t, 0)
 	gwPub, _ := gwKey.Public()
@@ -260,7 +260,7 @@ func testKey(t testing.TB, i int) devproto.PrivateKey {
 
 // device is one test device (numbered from 1) that logs in as userNNNN.
 type device struct {
-	t      *testing.T
+	t      testing.TB
 	e      *testEdge
 	id     string
 	user   string
@@ -383,7 +383,7 @@ func (e *testEdge) groupWiseUser(name string, opts ...gwclient.Option) *groupWis
 }
 
 // eventually polls cond until it holds or 5 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

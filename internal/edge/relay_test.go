@@ -59,19 +59,18 @@ type fleet struct {
 var fastPeer = []peerlink.Option{peerlink.WithHandshakeTimeout(300 * time.Millisecond)}
 
 // newFleet starts n edges named edge-a, edge-b, ... on one peer key;
-// keys[i], when given, replaces edge i's key.
-func newFleet(t *testing.T, n int, keys map[int][2]peerlink.Key, opts ...Option) *fleet {
+// extra, when given, adds options to edge i (a WithPeer replaces the key).
+func newFleet(t testing.TB, n int, extra func(i int) []Option) *fleet {
 	t.Helper()
 	sim, fn := newTestBackend(t)
 	f := &fleet{sim: sim, fn: fn, loc: &fakeLocator{fn: fn, addrs: map[string]string{}, dead: map[string]bool{}}}
 	leases := &fakeLeases{}
 	for i := range n {
-		key, next := testPeerKey(1), peerlink.Key{}
-		if k, ok := keys[i]; ok {
-			key, next = k[0], k[1]
-		}
 		owner := fmt.Sprintf("edge-%c", 'a'+i)
-		all := append([]Option{WithPeer(key, next, fastPeer...), WithSessionLocator(f.loc)}, opts...)
+		all := []Option{WithPeer(testPeerKey(1), peerlink.Key{}, fastPeer...), WithSessionLocator(f.loc)}
+		if extra != nil {
+			all = append(all, extra(i)...)
+		}
 		e := startTestEdge(t, sim, fn, leases, owner, all...)
 		f.loc.set(func(l *fakeLocator) { l.addrs[owner] = e.peerAddr })
 		f.edges = append(f.edges, e)
@@ -81,7 +80,7 @@ func newFleet(t *testing.T, n int, keys map[int][2]peerlink.Key, opts ...Option)
 
 // away logs device i in on edge 0, drops its link (a coverage loss) and
 // returns its ACCEPTED.
-func (f *fleet) away(t *testing.T, d *device) *devproto.ServerStatus {
+func (f *fleet) away(t testing.TB, d *device) *devproto.ServerStatus {
 	t.Helper()
 	st := d.mustLogin()
 	a := f.edges[0]
@@ -271,7 +270,12 @@ func TestRelayOwnedHereButEnded(t *testing.T) {
 
 func TestWrongPeerKeyIsRefusedAndCounted(t *testing.T) {
 	other := testPeerKey(9)
-	f := newFleet(t, 2, map[int][2]peerlink.Key{1: {other, peerlink.Key{}}})
+	f := newFleet(t, 2, func(i int) []Option {
+		if i == 1 {
+			return []Option{WithPeer(other, peerlink.Key{}, fastPeer...)}
+		}
+		return nil
+	})
 	a, b := f.edges[0], f.edges[1]
 	d := a.device(1)
 	st := f.away(t, d)
@@ -291,7 +295,12 @@ func TestPeerKeyRotation(t *testing.T) {
 	old, next := testPeerKey(1), testPeerKey(2)
 	// Step 2 of a rotation: A (step 1) dials with the old key and accepts
 	// the new one; B (step 2) dials with the new one.
-	f := newFleet(t, 2, map[int][2]peerlink.Key{0: {old, next}, 1: {next, old}})
+	f := newFleet(t, 2, func(i int) []Option {
+		if i == 0 {
+			return []Option{WithPeer(old, next, fastPeer...)}
+		}
+		return []Option{WithPeer(next, old, fastPeer...)}
+	})
 	a, b := f.edges[0], f.edges[1]
 	d := a.device(1)
 	st := f.away(t, d)
