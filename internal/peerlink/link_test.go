@@ -402,3 +402,21 @@ func TestNewValidates(t *testing.T) {
 		})
 	}
 }
+
+func TestServeAfterClose(t *testing.T) {
+	s, err := NewServer("task-a", testKey(1), echoOwner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(ln); err != nil {
+		t.Fatalf("Serve after Close: %v", err)
+	}
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("the listener was left open: %v", err)
+	}
+}

@@ -62,14 +62,18 @@ func NewServer(task string, key Key, handle ResumeFunc, opts ...Option) (*Server
 // Counters returns the counters the Server counts into.
 func (s *Server) Counters() *Counters { return s.o.counters }
 
-// Serve accepts links on ln until Close (or until ln fails for good). It
-// returns nil after Close.
+// Serve accepts links on ln until Close, and closes ln. It returns nil
+// after Close (even a Close that came first).
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed || s.ln != nil {
+		closed := s.closed
 		s.mu.Unlock()
 		ln.Close()
-		return fmt.Errorf("%w: server closed or already serving", ErrBadOption)
+		if closed {
+			return nil
+		}
+		return fmt.Errorf("%w: already serving", ErrBadOption)
 	}
 	s.ln = ln
 	s.links.Add(1)
