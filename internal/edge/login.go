@@ -38,21 +38,14 @@ type attempt struct {
 
 // serveConn runs one device connection: the handshake and admission, then,
 // once admitted, the session's reader until the link ends.
-func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
+func (s *Server) serveConn(ctx context.Context, conn net.Conn, slot *connSlot) {
 	reading := false
 	defer func() {
 		if !reading {
-			s.connDone()
+			s.connDone(slot)
 		}
 	}()
 	ip := remoteIP(conn.RemoteAddr())
-	if s.addrRate != nil {
-		if ok, _ := s.addrRate.Allow(ip, s.cfg.now()); !ok {
-			s.met.inc(dropAddrRate)
-			conn.Close()
-			return
-		}
-	}
 	var att attempt
 	link, err := s.acceptor.Accept(ctx, conn, func(ctx context.Context, h *devproto.Hello) *devproto.ServerStatus {
 		start := s.cfg.now()
@@ -76,6 +69,8 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 			// The same, resumed on another task: closing the link is a
 			// coverage loss there.
 			att.relay.Close()
+		case s.connCap.wasShed(slot):
+			// Counted when it was shed.
 		default:
 			s.met.inc(dropHandshake)
 			s.cfg.log.Debug("handshake failed", "addr", ip, "err", err)
@@ -85,7 +80,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	if att.relay != nil {
 		reading = true
 		go func() {
-			defer s.connDone()
+			defer s.connDone(slot)
 			s.runRelay(link, att.relay)
 		}()
 		return
@@ -99,7 +94,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	// run for hours. A fresh one parks in Receive with a few KiB.
 	reading = true
 	go func() {
-		defer s.connDone()
+		defer s.connDone(slot)
 		att.session.readLoop(link)
 	}()
 }

@@ -16,7 +16,9 @@ import (
 // Defaults of the options.
 const (
 	// DefaultMaxConns caps open device connections (held sessions in
-	// coverage plus handshakes): past it new connections are closed at once.
+	// coverage plus handshakes): at it, a new connection takes the slot of
+	// the oldest one still waiting for its HELLO, and is closed at once
+	// only when none waits.
 	DefaultMaxConns = 50_000
 	// DefaultAddrRate and DefaultAddrBurst limit new connections per source
 	// address. A HELLO costs the edge two X25519 operations before it knows
@@ -93,6 +95,9 @@ type config struct {
 	tcpKeepAlive        time.Duration
 	handshakeTimeout    time.Duration
 	writeTimeout        time.Duration
+	frameTimeout        time.Duration
+	messageRate         float64
+	messageBurst        int
 	maxClockSkew        time.Duration
 	edgeAddr            string
 	// The task-to-task link (WithPeer); a zero peerKey turns it off.
@@ -122,6 +127,9 @@ func defaultConfig() config {
 		tcpKeepAlive:        DefaultTCPKeepAlive,
 		handshakeTimeout:    devconn.DefaultHandshakeTimeout,
 		writeTimeout:        devconn.DefaultWriteTimeout,
+		frameTimeout:        devconn.DefaultFrameTimeout,
+		messageRate:         devconn.DefaultMessageRate,
+		messageBurst:        devconn.DefaultMessageBurst,
 		maxClockSkew:        devproto.DefaultMaxClockSkew,
 	}
 }
@@ -186,7 +194,8 @@ func WithHeartbeat(d time.Duration) Option {
 	return durationOption("heartbeat", d, func(c *config) *time.Duration { return &c.heartbeat })
 }
 
-// WithMaxConns caps open device connections (DefaultMaxConns).
+// WithMaxConns caps open device connections (DefaultMaxConns); at the cap
+// the oldest connection still waiting for its HELLO is shed first.
 func WithMaxConns(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -262,6 +271,26 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // WithWriteTimeout sets the per-frame write deadline on device links.
 func WithWriteTimeout(d time.Duration) Option {
 	return durationOption("write timeout", d, func(c *config) *time.Duration { return &c.writeTimeout })
+}
+
+// WithFrameTimeout sets how long the rest of a device frame may take once
+// its first byte arrived (devconn.DefaultFrameTimeout). A stalled frame
+// closes the link as a coverage loss, counted as DropFrameTimeout.
+func WithFrameTimeout(d time.Duration) Option {
+	return durationOption("frame timeout", d, func(c *config) *time.Duration { return &c.frameTimeout })
+}
+
+// WithMessageRate sets the token bucket of messages one device link may
+// send (devconn.DefaultMessageRate, devconn.DefaultMessageBurst); 0 turns
+// it off. A device over it is told PROTOCOL_ERROR and its session ends.
+func WithMessageRate(perSecond float64, burst int) Option {
+	return func(c *config) error {
+		if perSecond < 0 || (perSecond > 0 && burst < 1) {
+			return fmt.Errorf("%w: message rate %v/s burst %d", ErrBadOption, perSecond, burst)
+		}
+		c.messageRate, c.messageBurst = perSecond, burst
+		return nil
+	}
 }
 
 // WithMaxClockSkew sets how far a device clock may be from the edge's.

@@ -244,14 +244,33 @@ func (s *Server) runRelay(dev *devconn.Session, peer *peerlink.Conn) {
 	for {
 		m, err := dev.Receive(context.Background())
 		if err != nil {
+			s.relayedDeviceEnded(peer, err)
 			break
 		}
 		if peer.Send(context.Background(), m) != nil {
+			peer.Close()
 			break
 		}
 	}
-	peer.Close() // in order: the owner reads everything, then a CLOSE
 	<-down
+}
+
+// relayedDeviceEnded closes the link to the owner after the device's link
+// ended with err, in order (the owner reads everything, then the CLOSE): a
+// drop or a stalled frame is a coverage loss there, a device that broke
+// the protocol ends the session there. The frame is counted here, where
+// it arrived.
+func (s *Server) relayedDeviceEnded(peer *peerlink.Conn, err error) {
+	var pe *devconn.ProtocolError
+	switch {
+	case errors.As(err, &pe):
+		s.met.inc(protocolCounter(pe.Reason))
+		_ = peer.CloseDeviceError(uint8(pe.Reason))
+		return
+	case errors.Is(err, devconn.ErrFrameTimeout):
+		s.met.inc(dropFrameTimeout)
+	}
+	peer.Close()
 }
 
 // servePeerResume is the owner's side: a RESUME another task relays runs

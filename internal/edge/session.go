@@ -336,7 +336,7 @@ func (ss *session) readLoop(link deviceLink) {
 	for {
 		m, err := link.Receive(context.Background())
 		if err != nil {
-			ss.detach(link, err)
+			ss.linkFailed(link, err)
 			return
 		}
 		if !ss.handle(link, m) {

@@ -40,6 +40,7 @@ type Conn struct {
 	answered atomic.Bool  // responder: Answer was called
 	lastSend atomic.Int64 // Unix nanoseconds of the last frame written
 	failure  atomic.Int32 // endReason+1 of the first failure; 0: none
+	devErr   atomic.Int32 // DeviceError reason+1 the CLOSE carries; 0: a plain CLOSE
 	ka       atomic.Pointer[time.Timer]
 
 	wmu sync.Mutex // guards the send side of tr and writes to conn
@@ -86,6 +87,19 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// CloseDeviceError ends the link in order, telling the owner that the
+// device broke its protocol (reason is the caller's code for why, which
+// the owner's Receive returns as a *DeviceError): the owner ends the
+// session rather than wait for a resume. Only the relaying task sends it.
+func (c *Conn) CloseDeviceError(reason uint8) error {
+	if !c.initiator {
+		return ErrUnexpectedMessage
+	}
+	c.devErr.CompareAndSwap(0, int32(reason)+1)
+	c.shut(true)
+	return nil
+}
+
 // fail ends the link after a failure, counted as reason.
 func (c *Conn) fail(reason endReason) {
 	c.failure.CompareAndSwap(0, int32(reason)+1)
@@ -120,6 +134,9 @@ func (c *Conn) finish(polite bool) {
 		c.wmu.Lock()
 		bp := getBuf()
 		dst, start := c.tr.begin((*bp)[:0], msgClose)
+		if r := c.devErr.Load(); r > 0 {
+			dst = append(dst, byte(r-1))
+		}
 		if frame, err := c.tr.seal(dst, start); err == nil {
 			*bp = frame
 			if c.conn.SetWriteDeadline(time.Now().Add(closeTimeout)) == nil {
@@ -222,6 +239,11 @@ func (c *Conn) Receive(ctx context.Context) (devproto.Message, error) {
 			putBuf(bp)
 			c.shut(false)
 			return nil, ErrPeerClosed
+		case typ == msgClose && len(body) == 1 && !c.initiator:
+			reason := body[0]
+			putBuf(bp)
+			c.shut(false)
+			return nil, &DeviceError{Reason: reason}
 		case typ == want:
 			m, err := decodeRelayed(body, typ)
 			putBuf(bp)

@@ -31,6 +31,8 @@
 //	  │ ◀─────────── DATA GATEWAY: a message for the device │ queued IMs first, then live ones
 //	  │ DATA KEEPALIVE either way after idle/3 of silence   │
 //	  │ DATA CLOSE either way, then the socket closes       │
+//	  │   (from the relaying task, with a reason when the   │ the owner ends the session
+//	  │   device broke its protocol)                        │
 //
 // The whole setup (dial to ANSWER) is bounded by the handshake timeout;
 // after it, each frame write by the write timeout and each silence by the
@@ -58,7 +60,10 @@
 // length), device key (32), devproto payload of the RESUME; ANSWER:
 // devproto payload of the SERVER_STATUS; DEVICE and GATEWAY: devproto
 // payload of the message (the form a device DATA frame encrypts, so one
-// codec and one set of limits serve both links); KEEPALIVE, CLOSE: empty.
+// codec and one set of limits serve both links); KEEPALIVE: empty; CLOSE:
+// empty, or — from the relaying task — one byte saying the device broke its
+// protocol and why, so that the owner ends the session (as it would for its
+// own device link) instead of waiting for a resume.
 //
 // # Keys and rotation
 //

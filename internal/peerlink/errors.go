@@ -46,6 +46,19 @@ var (
 	ErrNotAnswered = errors.New("peerlink: link not in the relaying state")
 )
 
+// DeviceError is how Receive reports, on the owner, a link the relaying
+// task closed because the device broke its protocol: the owner ends the
+// session as if its own device link had been broken. Reason is the
+// relaying task's code for why (opaque here; the edge passes devconn's).
+type DeviceError struct{ Reason uint8 }
+
+func (e *DeviceError) Error() string {
+	return fmt.Sprintf("peerlink: the relaying task closed the link: the device broke its protocol (reason %d)", e.Reason)
+}
+
+// Unwrap returns ErrPeerClosed: the link ended in order.
+func (e *DeviceError) Unwrap() error { return ErrPeerClosed }
+
 // RefuseReason is why a responder refused a link; it travels in a clear
 // REFUSE frame, so it is a hint, not an authenticated statement.
 type RefuseReason byte
