@@ -408,3 +408,35 @@ func TestNewValidatesPeer(t *testing.T) {
 		t.Fatalf("ListenPeer without WithPeer: %v", err)
 	}
 }
+
+// TestRelayedProtocolErrorEndsTheSession: a relayed device that breaks the
+// protocol (here its message rate, enforced where it is connected) ends
+// its session on the owner at once, as a local one does; the frame is
+// counted where it arrived.
+func TestRelayedProtocolErrorEndsTheSession(t *testing.T) {
+	f := newFleet(t, 2, func(i int) []Option {
+		if i == 1 {
+			return []Option{WithMessageRate(5, 3)}
+		}
+		return nil
+	})
+	a, b := f.edges[0], f.edges[1]
+	d := a.device(1)
+	st := f.away(t, d)
+	if re := d.resumeAt(b.addr, st.ResumeToken, st.SessionID); re.Code != status.Accepted {
+		t.Fatalf("resume: %v", re.Code)
+	}
+	for i := range 20 {
+		if d.sess.Send(context.Background(), &devproto.Ping{ID: uint64(i)}) != nil {
+			break
+		}
+	}
+	eventually(t, "the owner to end and release the session", func() bool {
+		r := f.fn.releases()
+		return len(r) == 1 && r[0].Reason == "protocol-error" && f.sim.LoggedIn() == 0
+	})
+	if sa, sb := a.srv.Stats(), b.srv.Stats(); sa.Events["ProtocolError"] != 1 || sa.Sessions != 0 || sa.Detached != 0 ||
+		sb.Events["DropMessageRate"] != 1 || sa.Events["DropMessageRate"] != 0 {
+		t.Fatalf("after the relayed flood: A %+v, B %+v", sa.Events, sb.Events)
+	}
+}

@@ -3,6 +3,7 @@ package peerlink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -419,4 +420,44 @@ func TestServeAfterClose(t *testing.T) {
 	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("the listener was left open: %v", err)
 	}
+}
+
+func TestCloseDeviceError(t *testing.T) {
+	got := make(chan error, 1)
+	shared := new(Counters)
+	_, addr := startServer(t, testKey(1), func(ctx context.Context, c *Conn, _ *Resume) {
+		if c.Answer(ctx, &devproto.ServerStatus{Code: status.Accepted, SessionID: "s1", ResumeToken: devproto.ResumeToken{1}}) != nil {
+			return
+		}
+		if err := c.CloseDeviceError(1); !errors.Is(err, ErrUnexpectedMessage) {
+			got <- fmt.Errorf("the owner sent a device error: %w", err)
+			return
+		}
+		for {
+			if _, err := c.Receive(ctx); err != nil {
+				got <- err
+				return
+			}
+		}
+	}, WithCounters(shared))
+	c, _, err := resumeS1(t, newDialer(t, testKey(1), WithCounters(shared)), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(context.Background(), &devproto.Ping{ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseDeviceError(7); err != nil {
+		t.Fatal(err)
+	}
+	var de *DeviceError
+	select {
+	case err := <-got:
+		if !errors.As(err, &de) || de.Reason != 7 || !errors.Is(err, ErrPeerClosed) {
+			t.Fatalf("owner's Receive after the PING: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer from the owner")
+	}
+	eventually(t, "both ends counted closed", func() bool { return shared.Stats().Ended["closed"] == 2 })
 }
