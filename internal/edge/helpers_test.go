@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/gwclient"
@@ -273,7 +274,7 @@ func (e *testEdge) device(i int) *device {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return &device{t: e.t, e: e, id: fmt.Sprintf("device%04d", i), user: fmt.Sprintf("user%04d", i), client: c}
+	return &device{t: e.t, e: e, id: demo.DeviceID(i), user: demo.UserID(i), client: c}
 }
 
 // login logs in and returns the status code (ACCEPTED keeps the session).
