@@ -161,8 +161,14 @@ type testEdge struct {
 
 func newTestEdge(t *testing.T, simOpts []gwsim.Option, opts ...Option) *testEdge {
 	t.Helper()
+	return newTestEdgeWithKey(t, testKey(t, 0), simOpts, opts...)
+}
+
+// newTestEdgeWithKey is newTestEdge with the gateway key gwKey.
+func newTestEdgeWithKey(t *testing.T, gwKey devproto.PrivateKey, simOpts []gwsim.Option, opts ...Option) *testEdge {
+	t.Helper()
 	sim, fn := newTestBackend(t, simOpts...)
-	return startTestEdge(t, sim, fn, &fakeLeases{}, "edge-test", opts...)
+	return startTestEdge(t, sim, fn, &fakeLeases{}, "edge-test", gwKey, opts...)
 }
 
 // newTestBackend starts the GroupWise simulator and the fake functions
@@ -186,11 +192,10 @@ func newTestBackend(t testing.TB, simOpts ...gwsim.Option) (*gwsim.Server, *fake
 	return sim, &fakeFunctions{target: lambdaapi.GroupWise{Host: host, Port: p, CARef: ca}, refuse: map[string]status.Code{}}
 }
 
-// startTestEdge runs an edge named owner (with its peer port open when
-// opts include WithPeer) until the test ends.
-func startTestEdge(t testing.TB, sim *gwsim.Server, fn *fakeFunctions, leases *fakeLeases, owner string, opts ...Option) *testEdge {
+// startTestEdge runs an edge named owner with the gateway key gwKey (and
+// its peer port open when opts include WithPeer) until the test ends.
+func startTestEdge(t testing.TB, sim *gwsim.Server, fn *fakeFunctions, leases *fakeLeases, owner string, gwKey devproto.PrivateKey, opts ...Option) *testEdge {
 	t.Helper()
-	gwKey := testKey(t, 0)
 	gwPub, _ := gwKey.Public()
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {

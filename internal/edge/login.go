@@ -29,6 +29,7 @@ const internalRetryAfter = 2 * time.Second
 // attempt is what an admission decided, for the connection that carries it.
 type attempt struct {
 	resume  bool
+	keyUsed string   // during a key rotation: "current" or "next" gateway key
 	session *session // the admitted or resumed session; nil when refused
 	gen     uint64   // the session's link generation this connection may attach as
 	// relay is the link to the owner of a session resumed through another
@@ -109,6 +110,16 @@ func (s *Server) admit(ctx context.Context, h *devproto.Hello, ip string, att *a
 	defer s.logins.Done()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.loginTimeout)
 	defer cancel()
+	if s.cfg.nextGatewayKey != nil {
+		// During a key rotation, count (and log) which key devices hold,
+		// so operators see when the old one is no longer used.
+		att.keyUsed = "current"
+		c := evHelloCurrentKey
+		if h.NextKey {
+			att.keyUsed, c = "next", evHelloNextKey
+		}
+		s.met.inc(c)
+	}
 	switch r := h.Request.(type) {
 	case *devproto.Login:
 		return s.admitLogin(ctx, h.DeviceKey, r, ip, att)
@@ -134,6 +145,9 @@ func (s *Server) admitLogin(ctx context.Context, key devproto.PublicKey, l *devp
 	start := time.Now()
 	reqID := uuid.NewString()
 	log := s.cfg.log.With("request", reqID, "device", l.DeviceID, "user", l.UserID, "addr", ip)
+	if att.keyUsed != "" {
+		log = log.With("gatewayKey", att.keyUsed)
+	}
 	token, err := devproto.NewResumeToken(nil)
 	if err != nil {
 		log.Error("login: resume token", "session", "", "err", err)

@@ -45,6 +45,8 @@ const (
 	evIMToGroupWise                      // SEND_IM relayed
 	evIMToGroupWiseFailed                // SEND_IM that GroupWise refused
 	evIMToDevice                         // RECEIVE_IM written to a device
+	evHelloCurrentKey                    // during a key rotation, a verified hello for the current gateway key
+	evHelloNextKey                       // during a key rotation, a verified hello for the next gateway key
 	evPeerResumeAccepted                 // a RESUME another task relayed here, accepted
 	evPeerResumeRefused                  // a RESUME another task relayed here, refused
 	numCounters
@@ -60,6 +62,7 @@ var counterNames = [numCounters]string{
 	evSignedOnElsewhere: "SignedOnElsewhere", evDeviceDropped: "DeviceDropped", evLogout: "Logout", evDrained: "Drained",
 	evReleaseFailed: "ReleaseFailed", evStatusWrite: "StatusWrite", evStoreWriteFailed: "StoreWriteFailed",
 	evIMToGroupWise: "IMToGroupWise", evIMToGroupWiseFailed: "IMToGroupWiseFailed", evIMToDevice: "IMToDevice",
+	evHelloCurrentKey: "HelloCurrentKey", evHelloNextKey: "HelloNextKey",
 	evPeerResumeAccepted: "PeerResumeAccepted", evPeerResumeRefused: "PeerResumeRefused",
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/manifest"
 	"github.com/collabgw/collabgw/internal/metrics"
 	"github.com/collabgw/collabgw/internal/peerlink"
 )
@@ -19,12 +20,12 @@ const (
 	// coverage plus handshakes): at it, a new connection takes the slot of
 	// the oldest one still waiting for its HELLO, and is closed at once
 	// only when none waits.
-	DefaultMaxConns = 50_000
+	DefaultMaxConns = manifest.DefaultMaxConnections
 	// DefaultAddrRate and DefaultAddrBurst limit new connections per source
 	// address. A HELLO costs the edge two X25519 operations before it knows
 	// who sent it, so this limit is what protects the CPU (design §5).
-	DefaultAddrRate  = 20.0
-	DefaultAddrBurst = 40
+	DefaultAddrRate  = float64(manifest.DefaultAddrLoginRate)
+	DefaultAddrBurst = 2 * manifest.DefaultAddrLoginRate
 	// DefaultDeviceRate and DefaultDeviceBurst limit logins per device id:
 	// a device retrying in a loop gets RATE_LIMITED with a retry delay.
 	DefaultDeviceRate  = 0.5
@@ -37,7 +38,7 @@ const (
 	DefaultLoginTimeout = 8 * time.Second
 	// DefaultCoverageGrace is how long a session whose device dropped keeps
 	// its GroupWise connection and queues IMs, waiting for a RESUME.
-	DefaultCoverageGrace = 2 * time.Minute
+	DefaultCoverageGrace = manifest.DefaultCoverageGraceSeconds * time.Second
 	// DefaultQueueLimit bounds the messages queued for one device; beyond
 	// it new ones are dropped and counted.
 	DefaultQueueLimit = 64
@@ -50,7 +51,7 @@ const (
 	MinStatusWriteInterval = time.Second
 	// DefaultDrainTimeout bounds Run's drain after its context ends; the
 	// manifest's ECS stop timeout (30 s) leaves room after it.
-	DefaultDrainTimeout = 25 * time.Second
+	DefaultDrainTimeout = manifest.DefaultDrainSecs * time.Second
 	// DefaultReleaseConcurrency bounds parallel release calls in a drain.
 	DefaultReleaseConcurrency = 32
 	// DefaultGoodbyeTimeout bounds the last SERVER_STATUS written to a
@@ -100,6 +101,7 @@ type config struct {
 	messageBurst        int
 	maxClockSkew        time.Duration
 	edgeAddr            string
+	nextGatewayKey      *devproto.PrivateKey // during a key rotation
 	// The task-to-task link (WithPeer); a zero peerKey turns it off.
 	peerKey, peerNext peerlink.Key
 	peerOpts          []peerlink.Option
@@ -296,6 +298,19 @@ func WithMessageRate(perSecond float64, burst int) Option {
 // WithMaxClockSkew sets how far a device clock may be from the edge's.
 func WithMaxClockSkew(d time.Duration) Option {
 	return durationOption("clock skew", d, func(c *config) *time.Duration { return &c.maxClockSkew })
+}
+
+// WithNextGatewayKey adds the next gateway key of a key rotation: devices
+// provisioned with either public key log in (edge/README.md, "Rotating the
+// gateway key"). A login with the current key costs what it did before.
+func WithNextGatewayKey(k devproto.PrivateKey) Option {
+	return func(c *config) error {
+		if _, err := k.Public(); err != nil || k == (devproto.PrivateKey{}) {
+			return fmt.Errorf("%w: next gateway key: not a key", ErrBadOption)
+		}
+		c.nextGatewayKey = &k
+		return nil
+	}
 }
 
 // WithEdgeAddr is the address recorded in each session's connectivity

@@ -74,7 +74,7 @@ func newFleet(t testing.TB, n int, extra func(i int) []Option) *fleet {
 		if extra != nil {
 			all = append(all, extra(i)...)
 		}
-		e := startTestEdge(t, sim, fn, leases, owner, all...)
+		e := startTestEdge(t, sim, fn, leases, owner, testKey(t, 0), all...)
 		f.loc.set(func(l *fakeLocator) { l.addrs[owner] = e.peerAddr })
 		f.edges = append(f.edges, e)
 	}

@@ -77,7 +77,11 @@ func New(gatewayKey devproto.PrivateKey, owner string, auth Authorizer, rel Rele
 		return nil, fmt.Errorf("%w: owner, authorizer, releaser and lease store are required", ErrBadOption)
 	}
 	if cfg.dialer == nil {
-		cfg.dialer = NewGroupWiseDialer("", cfg.rec)
+		d, err := NewGroupWiseDialer("", cfg.rec, WithDialerLogger(cfg.log))
+		if err != nil {
+			return nil, err
+		}
+		cfg.dialer = d
 	}
 	s := &Server{
 		cfg: cfg, owner: owner, auth: auth, rel: rel, leases: leases,
@@ -86,8 +90,11 @@ func New(gatewayKey devproto.PrivateKey, owner string, auth Authorizer, rel Rele
 	if err := s.newPeers(); err != nil {
 		return nil, err
 	}
-	resp, err := devproto.NewResponder(gatewayKey, deviceRateVerifier{s},
-		devproto.WithClock(cfg.now), devproto.WithMaxClockSkew(cfg.maxClockSkew))
+	respOpts := []devproto.Option{devproto.WithClock(cfg.now), devproto.WithMaxClockSkew(cfg.maxClockSkew)}
+	if cfg.nextGatewayKey != nil {
+		respOpts = append(respOpts, devproto.WithNextKey(*cfg.nextGatewayKey))
+	}
+	resp, err := devproto.NewResponder(gatewayKey, deviceRateVerifier{s}, respOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}

@@ -197,7 +197,7 @@ var (
 		Name: "GroupWiseErrors", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
 		Sets:     [][]string{{DimResultCode}, {DimPool, DimResultCode}},
 		Emitters: []string{EmitterEdge},
-		Help:     "Failed GroupWise connects and logins, by result code (the numeric GroupWise code, or connect, tls, timeout, protocol).",
+		Help:     "Failed GroupWise connects and logins, by result code (the numeric GroupWise code, or connect, tls, timeout, protocol, or ca when the pool's CA bundle cannot be loaded).",
 	}
 	RelayedResumes = Metric{
 		Name: "RelayedResumes", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
