@@ -23,7 +23,8 @@ const (
 	DefaultMaxConns = manifest.DefaultMaxConnections
 	// DefaultAddrRate and DefaultAddrBurst limit new connections per source
 	// address. A HELLO costs the edge two X25519 operations before it knows
-	// who sent it, so this limit is what protects the CPU (design §5).
+	// who sent it, so this limit is what protects the CPU
+	// (docs/device-protocol.md, "Rates and limits").
 	DefaultAddrRate  = float64(manifest.DefaultAddrLoginRate)
 	DefaultAddrBurst = 2 * manifest.DefaultAddrLoginRate
 	// DefaultDeviceRate and DefaultDeviceBurst limit logins per device id:
