@@ -58,6 +58,17 @@ const (
 	EnvGoMemLimit = "GOMEMLIMIT"
 	// EnvMaxConnections caps open device connections (default 50000).
 	EnvMaxConnections = "COLLABGW_MAX_CONNECTIONS"
+	// EnvPeerAddr is the task-to-task link's listen address (default
+	// :3102, PeerPort): other tasks relay RESUMEs for sessions this task
+	// holds to it.
+	EnvPeerAddr = "COLLABGW_PEER_ADDR"
+	// EnvPeerKey is the link's pre-shared key, one line of base64 (32
+	// bytes), the same on every task (from Secrets Manager). Unset: the
+	// link is off and a RESUME only works on the task holding the session.
+	EnvPeerKey = "COLLABGW_PEER_KEY" //nolint:gosec // a variable name, not a credential
+	// EnvPeerKeyNext is the key a rotation moves to, accepted besides
+	// EnvPeerKey (internal/peerlink explains the three deployments).
+	EnvPeerKeyNext = "COLLABGW_PEER_KEY_NEXT" //nolint:gosec // a variable name, not a credential
 )
 
 // Program is a deployed binary: what it reads and what it may do.
@@ -112,8 +123,9 @@ var Edge = Program{
 		EnvTable, EnvLeaseSeconds, EnvHeartbeatSeconds, EnvLogLevel,
 		EnvListenAddr, EnvHealthAddr, EnvAuthorizeFunction, EnvReleaseFunction, EnvGatewayKey, EnvDrainSeconds,
 		EnvGroupWiseCADir, EnvCoverageGraceSeconds, EnvAddrLoginRate, EnvMaxConnections, EnvGoMemLimit,
+		EnvPeerAddr, EnvPeerKey,
 	},
-	OptionalEnv:  []string{EnvGatewayKeyNext},
+	OptionalEnv:  []string{EnvGatewayKeyNext, EnvPeerKeyNext},
 	TableActions: []string{"dynamodb:UpdateItem"},
 	Invokes:      []string{FunctionAuthorize, FunctionRelease},
 	// A pool's caRef may name a Secrets Manager secret holding the
@@ -144,6 +156,7 @@ var EdgeUpdatableAttributes = []string{
 // Defaults.
 const (
 	DevicePort         = 3101
+	PeerPort           = 3102 // the task-to-task link; reachable from the edge's own security group only
 	GroupWisePort      = 8300
 	HealthPort         = 8080
 	SweepSchedule      = "rate(1 minute)"

@@ -185,6 +185,18 @@ var (
 		Description: "Cap on open device connections per edge task.",
 		Terraform:   "max_connections", TerraformModules: []string{moduleEdge},
 	}
+	PeerAddr = Setting{
+		Env: EnvPeerAddr, Kind: KindText, Default: ":" + itoa(PeerPort),
+		Description: "Address of the task-to-task link, where other edge tasks relay RESUMEs for the sessions this task holds.",
+	}
+	PeerKey = Setting{
+		Env: EnvPeerKey, Kind: KindSecret,
+		Description: "The task-to-task link's pre-shared key (base64 of 32 bytes), the same on every edge task; unset, the link is off and a RESUME works only on the task holding the session.",
+	}
+	PeerKeyNext = Setting{
+		Env: EnvPeerKeyNext, Kind: KindSecret,
+		Description: "During a rotation of the task-to-task key, the key it moves to: accepted besides the current one (internal/peerlink).",
+	}
 	GoMemLimit = Setting{
 		Env: EnvGoMemLimit, Kind: KindText,
 		Description: "The Go runtime's soft memory limit (read by the runtime, not by collabgw); about 90 % of the task's memory.",
@@ -196,6 +208,7 @@ func Settings() []Setting {
 	return []Setting{
 		Table, Lease, Heartbeat, LogLevel, ListenAddr, HealthAddr, AuthorizeFunction, ReleaseFunction,
 		GatewayKey, GatewayKeyNext, Drain, GroupWiseCADir, CoverageGrace, AddrLoginRate, MaxConnections, GoMemLimit,
+		PeerAddr, PeerKey, PeerKeyNext,
 	}
 }
 
