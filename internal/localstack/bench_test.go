@@ -18,6 +18,7 @@ import (
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/ddblocal"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/lambdaapi"
 	"github.com/collabgw/collabgw/internal/manifest"
@@ -79,7 +80,7 @@ func benchAuthorize(b *testing.B, s *Stack, inFlight int) {
 	})
 	keys := make([][]byte, inFlight)
 	for w := range inFlight {
-		pub, err := devproto.LoadPublicKey(filepath.Join(s.DeviceKeyDir, DemoUserID(w+1)+devproto.PublicKeySuffix))
+		pub, err := devproto.LoadPublicKey(filepath.Join(s.DeviceKeyDir, demo.UserID(w+1)+devproto.PublicKeySuffix))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -100,8 +101,8 @@ func benchAuthorize(b *testing.B, s *Stack, inFlight int) {
 			var own []time.Duration
 			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
 				req := lambdaapi.AuthorizeRequest{
-					RequestID: fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i), DeviceID: DemoDeviceID(w + 1),
-					DevicePublicKey: keys[w], DeviceTime: time.Now(), UserID: DemoUserID(w + 1),
+					RequestID: fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i), DeviceID: demo.DeviceID(w + 1),
+					DevicePublicKey: keys[w], DeviceTime: time.Now(), UserID: demo.UserID(w + 1),
 					ClientVersion: "bench/1", EdgeTask: "bench-edge", SourceAddr: "127.0.0.1:1",
 				}
 				payload, err := json.Marshal(req)

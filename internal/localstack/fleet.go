@@ -31,14 +31,6 @@ const (
 // MaxEdges bounds a fleet.
 const MaxEdges = 32
 
-// Environment variables of the edge's task-to-task link. They are passed
-// to every edge so that a fleet can resume a session on any task; an edge
-// built without the link ignores them.
-const (
-	envPeerAddr = "COLLABGW_PEER_ADDR"
-	envPeerKey  = "COLLABGW_PEER_KEY" //nolint:gosec // a variable name, not a credential
-)
-
 // FleetConfig describes a fleet of edges.
 type FleetConfig struct {
 	// Edges is the number of edge processes (1 to MaxEdges).
@@ -335,8 +327,9 @@ func (f *Fleet) env(e *Edge) []string {
 		// The load generator runs from one address.
 		manifest.EnvAddrLoginRate + "=0",
 		manifest.EnvGroupWiseCADir + "=" + s.Config.DataDir,
-		envPeerAddr + "=" + e.PeerAddr,
-		envPeerKey + "=" + f.peerKey,
+		// The task-to-task link, so a RESUME reaches its session on any edge.
+		manifest.EnvPeerAddr + "=" + e.PeerAddr,
+		manifest.EnvPeerKey + "=" + f.peerKey,
 		// The SDK's standard variables: region, static credentials for the
 		// local endpoints, and nothing from the developer's own profile.
 		"AWS_REGION=" + LocalRegion,

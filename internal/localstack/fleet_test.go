@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/gwsim"
@@ -34,7 +35,7 @@ func fleetStack(t *testing.T) *Stack {
 			t.Fatal(err)
 		}
 		for i := 3; i <= s.Config.DemoUsers; i++ {
-			if err := s.Store.PutUser(ctx, admission.User{ID: DemoUserID(i), Pool: fleetPool, Permitted: true}); err != nil {
+			if err := s.Store.PutUser(ctx, admission.User{ID: demo.UserID(i), Pool: fleetPool, Permitted: true}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -68,7 +69,7 @@ func startTestFleet(t *testing.T, s *Stack, cfg FleetConfig) *Fleet {
 // login logs demo device i in through addr.
 func login(t *testing.T, s *Stack, addr string, i int) (*devconn.Session, status.Code) {
 	t.Helper()
-	key, err := devproto.LoadPrivateKey(filepath.Join(s.DeviceKeyDir, DemoUserID(i)+devproto.PrivateKeySuffix))
+	key, err := devproto.LoadPrivateKey(filepath.Join(s.DeviceKeyDir, demo.UserID(i)+devproto.PrivateKeySuffix))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func login(t *testing.T, s *Stack, addr string, i int) (*devconn.Session, status
 	if err != nil {
 		t.Fatalf("device %d: %v", i, err)
 	}
-	sess, err := c.Login(ctx, conn, devproto.Login{DeviceID: DemoDeviceID(i), UserID: DemoUserID(i), Password: gwsim.DemoPassword})
+	sess, err := c.Login(ctx, conn, devproto.Login{DeviceID: demo.DeviceID(i), UserID: demo.UserID(i), Password: gwsim.DemoPassword})
 	var rej *devconn.RejectedError
 	if errors.As(err, &rej) {
 		return nil, rej.Status.Code
@@ -194,7 +195,7 @@ func TestFleetKillTerminateRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, x := range ss {
-		if x.DeviceID == DemoDeviceID(16) || x.Owner == e2task {
+		if x.DeviceID == demo.DeviceID(16) || x.Owner == e2task {
 			t.Fatalf("session %+v outlived its edge's drain", x)
 		}
 	}
@@ -299,12 +300,12 @@ func TestAbandonedAndKilledEmulatorsDoNotCostLogins(t *testing.T) {
 	if err := syscall.Kill(idle, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	// Eight devices at a time: a loaded 2-core machine must still answer
+	// Four devices at a time: a loaded 2-core machine must still answer
 	// each within the edge's login timeout.
 	var mu sync.Mutex
 	codes := map[status.Code]int{}
 	next := make(chan int)
-	for range 8 {
+	for range 4 {
 		wg.Go(func() {
 			for i := range next {
 				_, code := login(t, s, f.Addr(), i)
