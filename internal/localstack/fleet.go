@@ -186,6 +186,16 @@ func (f *Fleet) BalancerStatsURL() string {
 	return "http://" + f.balancer.statsAddr + "/"
 }
 
+// BalancerStates maps each edge's name to HAProxy's view of it ("UP",
+// "DOWN", "UP 1/2" while a check is failing, "NOLB"…), for tests that wait
+// until the balancer has seen a kill or a drain.
+func (f *Fleet) BalancerStates(ctx context.Context) (map[string]string, error) {
+	if f.balancer == nil {
+		return nil, errors.New("localstack: the fleet has no balancer")
+	}
+	return f.balancer.serverStates(ctx)
+}
+
 // Balance is the balancing algorithm.
 func (f *Fleet) Balance() string { return f.cfg.Balance }
 

@@ -164,7 +164,7 @@ func TestFleetKillTerminateRestart(t *testing.T) {
 		mustLogin(t, s, f.Addr(), i)
 	}
 	waitFor(t, "haproxy marks edge1 down", func() bool {
-		st, err := f.balancer.serverStates(t.Context())
+		st, err := f.BalancerStates(t.Context())
 		return err == nil && strings.HasPrefix(st[e1.Name], "DOWN")
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
