@@ -22,6 +22,7 @@ import (
 type instance struct {
 	cmd     *exec.Cmd
 	url     string
+	addrs   []string // its runtime API and invoke addresses
 	started time.Time
 	exited  chan struct{} // closed when the emulator process has exited
 	err     error         // why it exited; read after exited is closed
@@ -137,12 +138,13 @@ func (p *pool) start(ctx context.Context) (*instance, error) {
 
 func (p *pool) startOnce(ctx context.Context) (*instance, error) {
 	cfg := p.r.cfg
-	apiAddr, err := cfg.pickAddr()
+	apiAddr, err := p.r.pickUnused()
 	if err != nil {
 		return nil, err
 	}
-	rieAddr, err := cfg.pickAddr()
+	rieAddr, err := p.r.pickUnused()
 	if err != nil {
+		p.r.releaseAddrs(apiAddr)
 		return nil, err
 	}
 	cmd := exec.Command(p.r.emulator,
@@ -162,14 +164,16 @@ func (p *pool) startOnce(ctx context.Context) (*instance, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
+		p.r.releaseAddrs(apiAddr, rieAddr)
 		return nil, fmt.Errorf("lambdalocal: %w", err)
 	}
 	cmd.Stderr = cfg.output
 	if err := cmd.Start(); err != nil {
+		p.r.releaseAddrs(apiAddr, rieAddr)
 		return nil, fmt.Errorf("lambdalocal: start emulator for %s: %w", p.fn.Name, err)
 	}
 	inst := &instance{
-		cmd: cmd, started: time.Now(), exited: make(chan struct{}),
+		cmd: cmd, started: time.Now(), exited: make(chan struct{}), addrs: []string{apiAddr, rieAddr},
 		url: "http://" + rieAddr + "/2015-03-31/functions/function/invocations",
 	}
 	p.mu.Lock()
@@ -180,6 +184,7 @@ func (p *pool) startOnce(ctx context.Context) (*instance, error) {
 		killTree(cmd.Process.Pid)
 		_, _ = io.Copy(io.Discard, out)
 		_ = cmd.Wait()
+		p.r.releaseAddrs(inst.addrs...)
 		p.mu.Lock()
 		delete(p.all, inst)
 		p.mu.Unlock()
@@ -206,6 +211,7 @@ func (p *pool) supervise(inst *instance, out io.Reader) {
 	// A function process that outlives its emulator exits by itself: its
 	// runtime API connection breaks.
 	inst.err = inst.cmd.Wait()
+	p.r.releaseAddrs(inst.addrs...)
 	close(inst.exited)
 
 	p.mu.Lock()

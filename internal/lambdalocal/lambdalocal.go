@@ -209,9 +209,10 @@ type Runtime struct {
 	closing  chan struct{} // closed by Close
 	closeMu  sync.Once
 
-	mu       sync.Mutex     // guards isClosed and wg.Add
-	isClosed bool           // no goroutine starts once set
-	wg       sync.WaitGroup // supervisors, starts and detached invokes
+	mu       sync.Mutex      // guards isClosed, wg.Add and inUse
+	isClosed bool            // no goroutine starts once set
+	inUse    map[string]bool // addresses given to running emulators
+	wg       sync.WaitGroup  // supervisors, starts and detached invokes
 }
 
 // spawn runs f in a goroutine Close waits for, unless the runtime is
@@ -247,7 +248,7 @@ func Start(ctx context.Context, emulator string, fns []Function, opts ...Option)
 		return nil, fmt.Errorf("lambdalocal: emulator: %w", err)
 	}
 	r := &Runtime{
-		cfg: cfg, emulator: emulator, pools: map[string]*pool{}, closing: make(chan struct{}),
+		cfg: cfg, emulator: emulator, pools: map[string]*pool{}, closing: make(chan struct{}), inUse: map[string]bool{},
 		client: &http.Client{Transport: &http.Transport{
 			// One connection per emulator is all an emulator can use.
 			MaxIdleConnsPerHost: 2, IdleConnTimeout: time.Minute, DisableCompression: true,
@@ -357,4 +358,39 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// maxPicks bounds the tries for an address no emulator of this runtime
+// holds.
+const maxPicks = 16
+
+// pickUnused picks an address with the configured picker that no running
+// emulator of this runtime was given: a free port the kernel offers may be
+// one it offered a moment ago to another emulator, not yet bound.
+func (r *Runtime) pickUnused() (string, error) {
+	for range maxPicks {
+		a, err := r.cfg.pickAddr()
+		if err != nil {
+			return "", err
+		}
+		r.mu.Lock()
+		taken := r.inUse[a]
+		if !taken {
+			r.inUse[a] = true
+		}
+		r.mu.Unlock()
+		if !taken {
+			return a, nil
+		}
+	}
+	return "", errors.New("lambdalocal: the address picker keeps returning addresses in use")
+}
+
+// releaseAddrs frees an exited emulator's addresses.
+func (r *Runtime) releaseAddrs(addrs ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range addrs {
+		delete(r.inUse, a)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -204,8 +205,8 @@ func (p *pool) release(inst *instance, healthy bool) {
 	p.idle = append(p.idle, inst)
 }
 
-// errEmulatorDied marks an invoke whose emulator was found dead: killed or
-// crashed under it, or before it reached it.
+// errEmulatorDied marks an invoke whose emulator was found dead (killed or
+// crashed under it, or before it reached it) or refused the connection.
 var errEmulatorDied = errors.New("lambdalocal: the emulator died")
 
 // runRetryingUnsent runs the invoke, and again on another emulator (a few
@@ -248,9 +249,13 @@ func (p *pool) run(inst *instance, payload []byte) (Result, error) {
 	start := time.Now()
 	resp, err := p.r.client.Do(req)
 	if err != nil {
-		died := inst.diedWithin(deathGrace) // before the pool kills it itself
+		// Not sent (the connection was refused), or the emulator died: in
+		// neither case does another emulator's answer repeat a finished
+		// invoke. The check comes before the pool kills it itself.
+		var opErr *net.OpError
+		retry := (errors.As(err, &opErr) && opErr.Op == "dial") || inst.diedWithin(deathGrace)
 		err = p.emulatorFailed(inst, fmt.Errorf("invoke: %w", err))
-		if died {
+		if retry {
 			err = errors.Join(errEmulatorDied, err)
 		}
 		return Result{}, err
