@@ -16,7 +16,7 @@ func TestEnvFrom(t *testing.T) {
 		want    Env
 		wantErr string
 	}{
-		{"defaults", map[string]string{manifest.EnvTable: "t"}, Env{Table: "t", Lease: 90 * time.Second, Heartbeat: 30 * time.Second}, ""},
+		{"defaults", map[string]string{manifest.EnvTable: "t"}, Env{Table: "t", Lease: 30 * time.Second, Heartbeat: 10 * time.Second}, ""},
 		{"everything set", map[string]string{manifest.EnvTable: "t", manifest.EnvLeaseSeconds: "60", manifest.EnvHeartbeatSeconds: "20", manifest.EnvLogLevel: "debug"},
 			Env{Table: "t", Lease: time.Minute, Heartbeat: 20 * time.Second, LogLevel: slog.LevelDebug}, ""},
 		{"table required", map[string]string{}, Env{}, manifest.EnvTable + " is required"},
