@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/gwclient"
@@ -21,11 +20,21 @@ type Releaser interface {
 	Release(ctx context.Context, req lambdaapi.ReleaseRequest) error
 }
 
-// LeaseStore is what the edge writes directly: its own session items.
+// LeaseStore is what the edge reads and writes directly: its task's lease
+// item (one write per heartbeat, whatever it holds), the reconciliation of
+// its sessions against the store, and its sessions' activity (written only
+// when it changes: coverage lost or back, silent, STATUS after silence) and
+// connectivity.
 type LeaseStore interface {
-	RenewLeases(ctx context.Context, owner string, refs []admission.SessionRef) (gone []admission.SessionRef, err error)
-	RecordStatus(ctx context.Context, owner string, ref admission.SessionRef, at time.Time) error
-	MarkCoverage(ctx context.Context, owner string, ref admission.SessionRef, cov admission.Coverage, at time.Time) error
+	// RenewTaskLease extends this task's lease and records the address
+	// other tasks reach it at.
+	RenewTaskLease(ctx context.Context, task, addr string) (admission.TaskLease, error)
+	// ExpireTaskLease ends this task's lease when it stops.
+	ExpireTaskLease(ctx context.Context, task string) error
+	// Reconcile returns the held sessions the store no longer has for this
+	// task (ended elsewhere).
+	Reconcile(ctx context.Context, task string, held []admission.SessionRef) (gone []admission.SessionRef, err error)
+	SetActivity(ctx context.Context, owner string, ref admission.SessionRef, a admission.Activity) error
 	SetConnectivity(ctx context.Context, owner string, ref admission.SessionRef, c admission.Connectivity) error
 }
 
