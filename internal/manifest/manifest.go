@@ -132,6 +132,16 @@ var (
 	OwnerIndexProjection    = []string{"sid", "device"}
 )
 
+// EdgeUpdatableLeadingKeys are the partition keys of the items the edge
+// may update (IAM dynamodb:LeadingKeys): its sessions and the task lease
+// items. EdgeReadableLeadingKeys are those it may read: its sessions (to
+// reconcile), task lease items and device items (to locate a session for
+// a RESUME). It also queries the owner index (IndexOwner).
+var (
+	EdgeUpdatableLeadingKeys = []string{SessionKeyPrefix + "*", TaskPartitionKey}
+	EdgeReadableLeadingKeys  = []string{SessionKeyPrefix + "*", TaskPartitionKey, "DEVICE#*"}
+)
+
 // EdgeUpdatableAttributes are the attributes the edge writes: of its
 // sessions and of its task's lease item; IAM limits the edge's UpdateItem
 // to them (dynamodb:Attributes).
