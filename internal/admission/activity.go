@@ -148,5 +148,3 @@ func (s *Store) updateOwned(ctx context.Context, op, owner string, ref SessionRe
 	}
 	return s.updateExisting(ctx, op, sessionKey(ref.Pool, ref.DeviceID), update, cond, errStale)
 }
-
-func isGone(err error) bool { return errors.Is(err, ErrSessionGone) }

@@ -133,8 +133,12 @@ func (s *Store) Admit(ctx context.Context, l Login) (Decision, error) {
 		}
 		old := dev.oldSession()
 		if old != nil && verifyOld {
-			if old, err = s.verifyOldSession(ctx, *old); err != nil {
+			exists, err := s.sessionExists(ctx, *old)
+			if err != nil {
 				return Decision{}, err
+			}
+			if !exists {
+				old = nil
 			}
 		}
 		sess := s.newSession(l, pool)
@@ -236,18 +240,12 @@ func (s *Store) atLimit(ctx context.Context, pool PoolConfig, ended *[]Ended) (d
 	return d, true, nil
 }
 
-// verifyOldSession reads the session a device item points at; nil when it
+// sessionExists reads the session a device item points at: false when it
 // no longer exists (a pointer left behind, such as by a manual delete).
-func (s *Store) verifyOldSession(ctx context.Context, old SessionRef) (*SessionRef, error) {
+func (s *Store) sessionExists(ctx context.Context, ref SessionRef) (bool, error) {
 	var it sessionItem
-	found, err := s.get(ctx, "get old session", sessionKey(old.Pool, old.DeviceID), &it)
-	if err != nil {
-		return nil, err
-	}
-	if !found || it.ID != old.ID {
-		return nil, nil
-	}
-	return &old, nil
+	found, err := s.get(ctx, "get old session", sessionKey(ref.Pool, ref.DeviceID), &it)
+	return found && it.ID == ref.ID, err
 }
 
 // checkDevice applies the device rules. done is true when d is the answer:

@@ -319,16 +319,3 @@ func TestEvictionTakesOnlyAsManyAsNeededOldestFirst(t *testing.T) {
 	}
 	e.checkCounter("main", 3)
 }
-
-func (e *env) refs(pool string) []SessionRef {
-	e.t.Helper()
-	sessions, err := e.store.ListSessions(e.ctx, pool)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	refs := make([]SessionRef, len(sessions))
-	for i, s := range sessions {
-		refs[i] = s.SessionRef
-	}
-	return refs
-}

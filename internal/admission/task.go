@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -87,7 +88,7 @@ func (s *Store) ExpireTaskLease(ctx context.Context, task string) error {
 	cond := expression.AttributeExists(expression.Name(attrPK)).
 		And(expression.Name(attrLease).GreaterThan(expression.Value(nowMs)))
 	err := s.updateExisting(ctx, "expire task lease", taskKey(task), update, cond, errNoChange)
-	if err == errNoChange {
+	if errors.Is(err, errNoChange) {
 		return nil
 	}
 	return err
