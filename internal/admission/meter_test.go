@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"maps"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,12 +27,16 @@ type usage struct {
 	IndexUnits    float64 // the part of WriteUnits spent on indexes
 	ReadRequests  float64 // GetItem, BatchGetItem, Query
 	ReadUnits     float64
+	// ByIndex is the write units spent on each index.
+	ByIndex map[string]float64
 }
 
 func (m *meter) snapshot() usage {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.usage
+	u := m.usage
+	u.ByIndex = maps.Clone(m.ByIndex)
+	return u
 }
 
 func (m *meter) reset() {
@@ -51,11 +56,16 @@ func (m *meter) add(write bool, ccs ...types.ConsumedCapacity) {
 	for _, cc := range ccs {
 		total := aws.ToFloat64(cc.CapacityUnits)
 		var idx float64
-		for _, c := range cc.LocalSecondaryIndexes {
-			idx += aws.ToFloat64(c.CapacityUnits)
-		}
-		for _, c := range cc.GlobalSecondaryIndexes {
-			idx += aws.ToFloat64(c.CapacityUnits)
+		for _, byName := range []map[string]types.Capacity{cc.LocalSecondaryIndexes, cc.GlobalSecondaryIndexes} {
+			for name, c := range byName {
+				idx += aws.ToFloat64(c.CapacityUnits)
+				if write {
+					if m.ByIndex == nil {
+						m.ByIndex = map[string]float64{}
+					}
+					m.ByIndex[name] += aws.ToFloat64(c.CapacityUnits)
+				}
+			}
 		}
 		if write {
 			m.WriteUnits += total

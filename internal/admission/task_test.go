@@ -510,3 +510,56 @@ func TestMaxClockSkewMatchesTheEdge(t *testing.T) {
 		t.Fatalf("DefaultMaxClockSkew %v, the edge's devproto.DefaultMaxClockSkew %v", DefaultMaxClockSkew, devproto.DefaultMaxClockSkew)
 	}
 }
+
+// TestWhichIndexesEachWriteTouches pins where each write spends index
+// units, as DynamoDB Local reports them: a heartbeat, a connectivity write
+// and a STATUS touch no index; an admission writes the owner index only
+// (an active session is not in the sparse activity index); an activity
+// change writes the activity index only (the owner index projects none of
+// its attributes). A projection widened by mistake shows here.
+func TestWhichIndexesEachWriteTouches(t *testing.T) {
+	m := &meter{}
+	e := newEnvWithDB(t, func(db DynamoDB) DynamoDB { m.DynamoDB = db; return m })
+	e.pool(PoolConfig{MaxSessions: 5})
+	e.users("u", 2, "main")
+	e.mustAdmit("u0000") // the pool's configuration is cached from here
+	var s Session
+	tests := []struct {
+		name    string
+		do      func()
+		indexes []string
+	}{
+		{"admission", func() { s = e.mustAdmit("u0001") }, []string{ownerIndex}},
+		{"heartbeat", func() { e.heartbeat(testTask) }, nil},
+		{"connectivity", func() {
+			if err := e.store.SetConnectivity(e.ctx, testTask, s.SessionRef, Connectivity{UserDN: "cn=u0001"}); err != nil {
+				t.Fatal(err)
+			}
+		}, nil},
+		{"silent", func() { e.silent(s, e.clock.Now()) }, []string{activityIndex}},
+		{"active again", func() { e.activity(s, Activity{Coverage: CoverageIn, LastStatus: e.clock.Now()}) }, []string{activityIndex}},
+		{"out of coverage", func() { e.outOfCoverage(s, e.clock.Now()) }, []string{activityIndex}},
+		{"release while out of coverage", func() {
+			if err := e.store.Release(e.ctx, s.SessionRef); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{activityIndex, ownerIndex}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m.reset()
+			tt.do()
+			u := m.snapshot()
+			var got []string
+			for name, units := range u.ByIndex {
+				if units > 0 {
+					got = append(got, name)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.indexes) {
+				t.Fatalf("index units on %v (%v), want on %v", got, u.ByIndex, tt.indexes)
+			}
+		})
+	}
+}
