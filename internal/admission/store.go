@@ -51,6 +51,12 @@ const (
 	DefaultMaxAttempts = 16
 	// DefaultRenewConcurrency bounds the parallel writes of one pool's sweep.
 	DefaultRenewConcurrency = 16
+	// DefaultSweepRate bounds how many sessions per second one sweep ends:
+	// each end takes two write units on the pool's counter (and, for a dead
+	// task, two on the task partition), so after a task holding thousands
+	// of sessions dies the sweep leaves the counter's partition room for
+	// the pool's own logins and logouts (docs/data-model.md).
+	DefaultSweepRate = 200
 	// DefaultMaxClockSkew is how far a login's device time may be from the
 	// store's clock: the edge's window (devproto.DefaultMaxClockSkew),
 	// enforced again here so a forged or misrouted event cannot set a
@@ -103,6 +109,7 @@ type Store struct {
 	renewConcurrency int
 	maxSkew          time.Duration
 	taskRetention    time.Duration
+	sweepRate        float64
 	pools            *poolCache
 	log              *slog.Logger
 }
@@ -137,6 +144,10 @@ func WithPoolCache(ttl time.Duration, size int) Option {
 	return func(s *Store) { s.pools = &poolCache{ttl: ttl, size: size} }
 }
 
+// WithSweepRate bounds the sessions one sweep ends per second
+// (DefaultSweepRate).
+func WithSweepRate(perSecond float64) Option { return func(s *Store) { s.sweepRate = perSecond } }
+
 // WithTaskRetention sets how long the sweep keeps a dead task's lease item
 // once it owns no session (DefaultTaskRetention).
 func WithTaskRetention(d time.Duration) Option { return func(s *Store) { s.taskRetention = d } }
@@ -156,6 +167,7 @@ func New(db DynamoDB, table string, opts ...Option) (*Store, error) {
 		renewConcurrency: DefaultRenewConcurrency,
 		maxSkew:          DefaultMaxClockSkew,
 		taskRetention:    DefaultTaskRetention,
+		sweepRate:        DefaultSweepRate,
 		pools:            &poolCache{ttl: DefaultPoolCacheTTL, size: DefaultPoolCacheSize},
 		log:              slog.New(slog.DiscardHandler),
 	}
@@ -179,6 +191,8 @@ func New(db DynamoDB, table string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("%w: max clock skew must be positive", ErrInvalidRequest)
 	case s.pools.ttl < 0 || s.pools.size < 1:
 		return nil, fmt.Errorf("%w: pool cache needs a ttl >= 0 and a size >= 1", ErrInvalidRequest)
+	case s.sweepRate <= 0:
+		return nil, fmt.Errorf("%w: sweep rate must be positive", ErrInvalidRequest)
 	case s.taskRetention < 0:
 		return nil, fmt.Errorf("%w: task retention must not be negative", ErrInvalidRequest)
 	case s.now == nil || s.log == nil:

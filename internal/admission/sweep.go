@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"golang.org/x/time/rate"
 )
 
 // PoolSweep is what one sweep did to one pool.
@@ -103,14 +105,22 @@ func (s *Store) sweepPool(ctx context.Context, pool PoolConfig, tasks map[string
 			due = append(due, expiry{it, endRule{reason: EndInactivity, version: it.Version, extra: &c, device: true}})
 		}
 	}
-	// Sessions are ended in parallel (bounded): after an edge task dies
-	// thousands may be due at once, and one transaction at a time would not
-	// finish within the function's timeout.
+	// Sessions are ended in parallel (bounded) and paced: after an edge task
+	// dies thousands may be due at once; one transaction at a time would
+	// not finish within the function's timeout, and all at once would take
+	// the counter's partition from the pool's logins.
 	var (
 		mu       sync.Mutex // guards ps.Ended and firstErr
 		firstErr error
+		pace     = rate.NewLimiter(rate.Limit(s.sweepRate), s.renewConcurrency)
 	)
 	s.parallel(len(due), func(i int) {
+		if err := pace.Wait(ctx); err != nil {
+			mu.Lock()
+			firstErr = cmp.Or(firstErr, fmt.Errorf("%w: %w", ErrUnavailable, err))
+			mu.Unlock()
+			return
+		}
 		ended, err := s.endSession(ctx, due[i].it.ref(), due[i].rule)
 		mu.Lock()
 		defer mu.Unlock()

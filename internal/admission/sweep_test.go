@@ -280,6 +280,7 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"no clock skew allowed", client, []Option{WithMaxClockSkew(0)}},
 		{"pool cache of no entries", client, []Option{WithPoolCache(time.Second, 0)}},
 		{"negative task retention", client, []Option{WithTaskRetention(-time.Second)}},
+		{"no sweep rate", client, []Option{WithSweepRate(0)}},
 		{"zero heartbeat", client, []Option{WithLease(time.Minute, 0)}},
 		{"zero attempts", client, []Option{WithMaxAttempts(0)}},
 	}
