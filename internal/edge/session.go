@@ -195,8 +195,11 @@ func (ss *session) welcomeFailed(gen uint64, err error) {
 		return
 	}
 	ss.grace = time.AfterFunc(ss.srv.cfg.grace, ss.graceExpired)
+	act := ss.activityLocked(admission.CoverageOut, ss.srv.cfg.now())
 	ss.mu.Unlock()
 	ss.srv.met.detached.Add(1)
+	// The resume already wrote coverage in: the store must see it out again.
+	ss.writeActivity("coverage-out", act)
 }
 
 // claim checks a RESUME against the session and, when it matches, takes
