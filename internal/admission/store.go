@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/collabgw/collabgw/internal/manifest"
 )
 
 // DynamoDB lists the SDK methods the store calls, so tests can wrap the real
@@ -38,14 +40,15 @@ var _ DynamoDB = (*dynamodb.Client)(nil)
 // Defaults of the store's options.
 const (
 	// DefaultLeaseDuration and DefaultHeartbeatInterval are an edge task's
-	// lease and how often the task renews it. A heartbeat is one write per
-	// task whatever it holds, so it can be frequent: a killed task's
-	// sessions are evictable at the maximum 30 s after its last heartbeat
-	// and swept within a sweep period after that, and a session ended
-	// elsewhere reaches its device within one heartbeat (Reconcile). The
-	// lease survives two lost heartbeats.
-	DefaultLeaseDuration     = 30 * time.Second
-	DefaultHeartbeatInterval = 10 * time.Second
+	// lease and how often the task renews it (the manifest's defaults, which
+	// the edge, the functions and the Terraform share: 30 s and 10 s). A
+	// heartbeat is one write per task whatever it holds, so it can be
+	// frequent: a killed task's sessions are evictable at the maximum 30 s
+	// after its last heartbeat and swept within a sweep period after that,
+	// and a session ended elsewhere reaches its device within one heartbeat
+	// (Reconcile). The lease survives two lost heartbeats.
+	DefaultLeaseDuration     = manifest.DefaultLeaseSeconds * time.Second
+	DefaultHeartbeatInterval = manifest.DefaultHeartbeatSeconds * time.Second
 	// DefaultMaxAttempts bounds how often one call retries after losing a
 	// race for a slot or a transaction conflict.
 	DefaultMaxAttempts = 16

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/gwclient"
@@ -66,4 +67,52 @@ type GroupWiseLogin struct {
 // error nothing stays open; errors match the gwclient sentinels.
 type GroupWiseDialer interface {
 	Login(ctx context.Context, l GroupWiseLogin) (GroupWise, gwclient.LoginInfo, error)
+}
+
+// SessionLocator finds the edge task that holds a session, for a RESUME
+// that reached a task that does not: the session store's connectivity
+// cache, which names each session's task and each task's peer address and
+// lease.
+type SessionLocator interface {
+	// LocateSession returns the owner of the device's session. A session
+	// the store does not have (ended, swept, another device's) is an error
+	// matching ErrSessionNotFound or admission.ErrSessionGone; any other
+	// error is the store failing, and the device is asked to retry.
+	LocateSession(ctx context.Context, deviceID, sessionID string) (SessionOwner, error)
+}
+
+// SessionOwner is where a session lives.
+type SessionOwner struct {
+	Task string // the owning task's name: the owner its lease is held under
+	Addr string // its peer address (host:port), as its heartbeat stored it
+	Live bool   // its lease has not lapsed
+}
+
+// ErrSessionNotFound is a SessionLocator's answer for a session it does
+// not have.
+var ErrSessionNotFound = errors.New("edge: session not found")
+
+// LocationStore is the store's side of a SessionLocator
+// (admission.Store.LocateSession).
+type LocationStore interface {
+	LocateSession(ctx context.Context, deviceID, sessionID string) (admission.Location, error)
+}
+
+var _ LocationStore = (*admission.Store)(nil)
+
+// StoreLocator is the SessionLocator over the session store: the device
+// item names the session and its owner task, the owner's lease item its
+// peer address and whether the lease runs. A session the store does not
+// have comes back as admission.ErrSessionGone.
+type StoreLocator struct{ Store LocationStore }
+
+var _ SessionLocator = StoreLocator{}
+
+// LocateSession implements SessionLocator.
+func (l StoreLocator) LocateSession(ctx context.Context, deviceID, sessionID string) (SessionOwner, error) {
+	loc, err := l.Store.LocateSession(ctx, deviceID, sessionID)
+	if err != nil {
+		return SessionOwner{}, err
+	}
+	return SessionOwner{Task: loc.Owner, Addr: loc.Addr, Live: loc.Live}, nil
 }
