@@ -1,10 +1,12 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/status"
 )
@@ -60,5 +62,39 @@ func TestTaskAddrIsValidated(t *testing.T) {
 	}
 	if err := WithTaskAddr("")(&config{}); err != nil {
 		t.Errorf("no task address: %v", err)
+	}
+}
+
+type fakeLocations map[string]admission.Location // by session id
+
+func (f fakeLocations) LocateSession(_ context.Context, _, sessionID string) (admission.Location, error) {
+	loc, ok := f[sessionID]
+	if !ok {
+		return admission.Location{}, admission.ErrSessionGone
+	}
+	return loc, nil
+}
+
+func TestStoreLocatorMapsTheStoresAnswer(t *testing.T) {
+	loc := StoreLocator{Store: fakeLocations{
+		"s1": {Owner: "edge-a", Addr: "10.0.0.7:3102", Live: true},
+		"s2": {Owner: "edge-b", Addr: "10.0.0.8:3102"},
+	}}
+	tests := []struct {
+		session string
+		want    SessionOwner
+		wantErr error
+	}{
+		{"s1", SessionOwner{Task: "edge-a", Addr: "10.0.0.7:3102", Live: true}, nil},
+		{"s2", SessionOwner{Task: "edge-b", Addr: "10.0.0.8:3102"}, nil},
+		{"gone", SessionOwner{}, admission.ErrSessionGone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.session, func(t *testing.T) {
+			got, err := loc.LocateSession(t.Context(), "dev", tt.session)
+			if got != tt.want || !errors.Is(err, tt.wantErr) {
+				t.Fatalf("LocateSession = %+v, %v; want %+v, %v", got, err, tt.want, tt.wantErr)
+			}
+		})
 	}
 }
