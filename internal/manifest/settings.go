@@ -93,8 +93,10 @@ func joinOr(items []string) string {
 // and the admission store take their defaults from these, so a default is
 // written once.
 const (
-	DefaultLeaseSeconds         = 90
-	DefaultHeartbeatSeconds     = 30
+	// An edge task's lease and heartbeat (admission.DefaultLeaseDuration
+	// says why these values).
+	DefaultLeaseSeconds         = 30
+	DefaultHeartbeatSeconds     = 10
 	DefaultCoverageGraceSeconds = 120
 	DefaultAddrLoginRate        = 20
 	DefaultMaxConnections       = 50_000
@@ -122,12 +124,12 @@ var (
 	}
 	Lease = Setting{
 		Env: EnvLeaseSeconds, Kind: KindSeconds, Default: itoa(DefaultLeaseSeconds), Min: 2, Max: MaxSettingSeconds,
-		Description: "Session lease in seconds; at least two heartbeats, so one lost heartbeat does not end a session.",
+		Description: "An edge task's lease in seconds; at least two heartbeats, so one lost heartbeat does not kill the task.",
 		Terraform:   "lease_seconds", TerraformModules: []string{moduleEdge, moduleFunctions}, SAM: "LeaseSeconds",
 	}
 	Heartbeat = Setting{
 		Env: EnvHeartbeatSeconds, Kind: KindSeconds, Default: itoa(DefaultHeartbeatSeconds), Min: 1, Max: MaxSettingSeconds / 2,
-		Description: "Interval in seconds at which edges renew their leases; at most half the lease.",
+		Description: "Interval in seconds at which each edge task renews its lease (one write per task); at most half the lease.",
 		Terraform:   "heartbeat_seconds", TerraformModules: []string{moduleEdge, moduleFunctions}, SAM: "HeartbeatSeconds",
 	}
 	LogLevel = Setting{
