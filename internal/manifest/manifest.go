@@ -63,6 +63,10 @@ const (
 	// :3102, PeerPort): other tasks relay RESUMEs for sessions this task
 	// holds to it.
 	EnvPeerAddr = "COLLABGW_PEER_ADDR"
+	// EnvPeerAdvertiseAddr is where other tasks reach this task's link
+	// (host:port); unset on ECS, the task's own address is read from the
+	// task metadata endpoint.
+	EnvPeerAdvertiseAddr = "COLLABGW_PEER_ADVERTISE_ADDR"
 	// EnvPeerKey is the link's pre-shared key, one line of base64 (32
 	// bytes), the same on every task (from Secrets Manager). Unset: the
 	// link is off and a RESUME only works on the task holding the session.
@@ -130,7 +134,7 @@ var Edge = Program{
 		EnvGroupWiseCADir, EnvCoverageGraceSeconds, EnvAddrLoginRate, EnvMaxConnections, EnvGoMemLimit,
 		EnvPeerAddr, EnvPeerKey,
 	},
-	OptionalEnv:  []string{EnvGatewayKeyNext, EnvPeerKeyNext},
+	OptionalEnv:  []string{EnvGatewayKeyNext, EnvPeerKeyNext, EnvPeerAdvertiseAddr},
 	TableActions: []string{"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
 	Invokes:      []string{FunctionAuthorize, FunctionRelease},
 	// A pool's caRef may name a Secrets Manager secret holding the

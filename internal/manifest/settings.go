@@ -191,6 +191,10 @@ var (
 		Env: EnvPeerAddr, Kind: KindText, Default: ":" + itoa(PeerPort),
 		Description: "Address of the task-to-task link, where other edge tasks relay RESUMEs for the sessions this task holds.",
 	}
+	PeerAdvertiseAddr = Setting{
+		Env: EnvPeerAdvertiseAddr, Kind: KindText,
+		Description: "Where other edge tasks reach this task's task-to-task link (host:port), stored in its lease. Unset: the peer listen address when it names a host, else on ECS the task's own IPv4 address (task metadata endpoint) with the peer port.",
+	}
 	PeerKey = Setting{
 		Env: EnvPeerKey, Kind: KindSecret,
 		Description: "The task-to-task link's pre-shared key (base64 of 32 bytes), the same on every edge task; unset, the link is off and a RESUME works only on the task holding the session.",
@@ -210,7 +214,7 @@ func Settings() []Setting {
 	return []Setting{
 		Table, Lease, Heartbeat, LogLevel, ListenAddr, HealthAddr, AuthorizeFunction, ReleaseFunction,
 		GatewayKey, GatewayKeyNext, Drain, GroupWiseCADir, CoverageGrace, AddrLoginRate, MaxConnections, GoMemLimit,
-		PeerAddr, PeerKey, PeerKeyNext,
+		PeerAddr, PeerKey, PeerKeyNext, PeerAdvertiseAddr,
 	}
 }
 
