@@ -64,15 +64,11 @@ func New() (*Poller, error) {
 	return p, nil
 }
 
-// Watch registers conn, disarmed: onReady runs only after Arm. conn must
-// be a socket (a *net.TCPConn, say).
-func (p *Poller) Watch(conn syscall.Conn, onReady func()) (*Watch, error) {
-	if onReady == nil {
-		return nil, errors.New("idlepoll: nil onReady")
-	}
-	rc, err := conn.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("idlepoll: %w", err)
+// Watch registers a socket (from a *net.TCPConn's SyscallConn, say),
+// disarmed: onReady runs only after Arm.
+func (p *Poller) Watch(rc syscall.RawConn, onReady func()) (*Watch, error) {
+	if rc == nil || onReady == nil {
+		return nil, errors.New("idlepoll: nil connection or onReady")
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

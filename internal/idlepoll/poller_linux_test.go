@@ -50,7 +50,7 @@ func newPoller(t *testing.T) *Poller {
 func watch(t *testing.T, p *Poller, conn *net.TCPConn) (*Watch, chan struct{}) {
 	t.Helper()
 	ready := make(chan struct{}, 16)
-	w, err := p.Watch(conn, func() { ready <- struct{}{} })
+	w, err := p.Watch(rawConn(t, conn), func() { ready <- struct{}{} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestManyWatchesEachFire(t *testing.T) {
 	for i := range n {
 		local, peer := pair(t)
 		peers[i] = peer
-		w, err := p.Watch(local, func() { ready <- i })
+		w, err := p.Watch(rawConn(t, local), func() { ready <- i })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +238,7 @@ func TestStoppedPollerWakesEveryWatchAndRefusesArm(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := p.Watch(local, func() {}); err == nil {
+	if _, err := p.Watch(rawConn(t, local), func() {}); err == nil {
 		t.Fatal("Watch succeeded on a stopped poller")
 	}
 }

@@ -14,7 +14,7 @@ type Watch struct{}
 func New() (*Poller, error) { return nil, ErrUnsupported }
 
 // Watch returns ErrUnsupported.
-func (p *Poller) Watch(syscall.Conn, func()) (*Watch, error) { return nil, ErrUnsupported }
+func (p *Poller) Watch(syscall.RawConn, func()) (*Watch, error) { return nil, ErrUnsupported }
 
 // Close does nothing.
 func (p *Poller) Close() error { return nil }
