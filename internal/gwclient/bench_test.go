@@ -12,7 +12,7 @@ var timeVariants = []struct {
 	name string
 	opts []Option
 }{
-	{"before", before},
+	{"before", undoSavings},
 	{"now", nil},
 }
 

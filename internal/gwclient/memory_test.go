@@ -67,18 +67,18 @@ type memoryVariant struct {
 	opts []Option // added to every Dial
 }
 
-// before undoes every saving that has a knob: how the client held a
+// undoSavings undoes every saving that has a knob: how the client held a
 // session before them (bar the call map an idle client now drops, ~0.2 KB).
-var before = []Option{withReaderGoroutine(), withGreedyReads(), withPrivateTLSConfig()}
+var undoSavings = []Option{withReaderGoroutine(), withGreedyReads(), withPrivateTLSConfig()}
 
 // memoryVariants are measured side by side, in this order.
 var memoryVariants = []memoryVariant{
-	{name: "before", opts: before},
+	{name: "before", opts: undoSavings},
 	{name: "now"},
 	{name: "now-reader-goroutine", opts: []Option{withReaderGoroutine()}},
 	{name: "now-greedy-reads", opts: []Option{withGreedyReads()}},
 	{name: "now-private-tls-config", opts: []Option{withPrivateTLSConfig()}},
-	{name: "before-GOGC=50", env: []string{"GOGC=50"}, opts: before},
+	{name: "before-GOGC=50", env: []string{"GOGC=50"}, opts: undoSavings},
 	{name: "now-GOGC=50", env: []string{"GOGC=50"}},
 }
 
