@@ -5,7 +5,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/metrics"
+	"github.com/collabgw/collabgw/internal/peerlink"
 	"github.com/collabgw/collabgw/internal/status"
 )
 
@@ -20,6 +22,15 @@ const (
 	dropHandshake                        // a HELLO that never arrived or did not authenticate
 	dropQueueFull                        // a message for a device whose queue was full
 	dropDraining                         // a login that arrived while draining
+	dropHandshakeShed                    // a handshake still waiting for its HELLO, closed at the cap for a newer connection
+	dropFrameTimeout                     // a device frame begun and not completed within the frame timeout (link closed)
+	dropMessageRate                      // a device over its message rate (session ended)
+	dropFrameTooLarge                    // a device frame over the size limit (session ended)
+	dropBadFrame                         // a malformed device frame: empty, wrong kind, short ciphertext (session ended)
+	dropFrameAuth                        // a device frame that failed authentication (session ended)
+	dropUnknownMessage                   // an unknown message type from a device (session ended)
+	dropUnexpectedMessage                // a message a device may not send (session ended)
+	dropMalformedMessage                 // a device message that did not decode (session ended)
 	evGone                               // a session a renewal reported gone
 	evGraceExpired                       // a dropped device that did not resume in time
 	evGroupWiseLost                      // a GroupWise connection that ended under a session
@@ -27,22 +38,32 @@ const (
 	evDeviceDropped                      // a device link that ended without LOGOUT
 	evLogout                             // a device that logged out
 	evDrained                            // a session ended by the drain at shutdown
+	evProtocolError                      // a session ended because its device broke the protocol
 	evReleaseFailed                      // a release the function did not confirm (the sweep frees it)
 	evStatusWrite                        // a status-time write to the store
 	evStoreWriteFailed                   // a lease, status, coverage or connectivity write that failed
 	evIMToGroupWise                      // SEND_IM relayed
 	evIMToGroupWiseFailed                // SEND_IM that GroupWise refused
 	evIMToDevice                         // RECEIVE_IM written to a device
+	evHelloCurrentKey                    // during a key rotation, a verified hello for the current gateway key
+	evHelloNextKey                       // during a key rotation, a verified hello for the next gateway key
+	evPeerResumeAccepted                 // a RESUME another task relayed here, accepted
+	evPeerResumeRefused                  // a RESUME another task relayed here, refused
 	numCounters
 )
 
 var counterNames = [numCounters]string{
 	dropConnCap: "DropConnCap", dropAcceptError: "DropAcceptError", dropAddrRate: "DropAddrRate", dropHandshake: "DropHandshake",
-	dropQueueFull: "DropQueueFull", dropDraining: "DropDraining",
-	evGone: "SessionGone", evGraceExpired: "GraceExpired", evGroupWiseLost: "GroupWiseLost",
+	dropQueueFull: "DropQueueFull", dropDraining: "DropDraining", dropHandshakeShed: "DropHandshakeShed",
+	dropFrameTimeout: "DropFrameTimeout", dropMessageRate: "DropMessageRate", dropFrameTooLarge: "DropFrameTooLarge",
+	dropBadFrame: "DropBadFrame", dropFrameAuth: "DropFrameAuth", dropUnknownMessage: "DropUnknownMessage",
+	dropUnexpectedMessage: "DropUnexpectedMessage", dropMalformedMessage: "DropMalformedMessage",
+	evGone: "SessionGone", evGraceExpired: "GraceExpired", evGroupWiseLost: "GroupWiseLost", evProtocolError: "ProtocolError",
 	evSignedOnElsewhere: "SignedOnElsewhere", evDeviceDropped: "DeviceDropped", evLogout: "Logout", evDrained: "Drained",
 	evReleaseFailed: "ReleaseFailed", evStatusWrite: "StatusWrite", evStoreWriteFailed: "StoreWriteFailed",
 	evIMToGroupWise: "IMToGroupWise", evIMToGroupWiseFailed: "IMToGroupWiseFailed", evIMToDevice: "IMToDevice",
+	evHelloCurrentKey: "HelloCurrentKey", evHelloNextKey: "HelloNextKey",
+	evPeerResumeAccepted: "PeerResumeAccepted", evPeerResumeRefused: "PeerResumeRefused",
 }
 
 // maxStatus sizes the per-status arrays; status codes are small and stable.
@@ -52,9 +73,10 @@ type tally struct {
 	counters [numCounters]atomic.Int64
 	logins   [maxStatus]atomic.Int64 // by status code
 	resumes  [maxStatus]atomic.Int64
-	conns    atomic.Int64 // open device connections
-	sessions atomic.Int64 // held sessions, in coverage or not
-	detached atomic.Int64 // held sessions out of coverage
+	relays   [numRelayOutcomes]atomic.Int64 // RESUMEs for sessions held elsewhere, by outcome
+	conns    atomic.Int64                   // open device connections
+	sessions atomic.Int64                   // held sessions, in coverage or not
+	detached atomic.Int64                   // held sessions out of coverage
 
 	mu   sync.Mutex // guards last: the counters at the previous metrics flush
 	last Stats
@@ -75,20 +97,33 @@ func (m *tally) login(code status.Code, resume bool) {
 
 // Stats is a snapshot of the edge's counters, served as JSON on /stats.
 type Stats struct {
-	Connections int64            `json:"connections"`
-	Sessions    int64            `json:"sessions"`
-	Detached    int64            `json:"detached"`
-	Draining    bool             `json:"draining"`
-	Logins      map[string]int64 `json:"logins"`  // by status name
-	Resumes     map[string]int64 `json:"resumes"` // by status name
-	Events      map[string]int64 `json:"events"`  // drops and lifecycle events by name
-	Memory      MemoryStats      `json:"memory"`
+	Connections int64 `json:"connections"`
+	// WaitingForHello counts the connections that have not yet sent a
+	// whole HELLO: the ones shed first at the connection cap.
+	WaitingForHello int64            `json:"waitingForHello"`
+	Sessions        int64            `json:"sessions"`
+	Detached        int64            `json:"detached"`
+	Draining        bool             `json:"draining"`
+	Logins          map[string]int64 `json:"logins"`  // by status name
+	Resumes         map[string]int64 `json:"resumes"` // by status name
+	Events          map[string]int64 `json:"events"`  // drops and lifecycle events by name
+	// Relays counts RESUMEs for sessions this task does not hold, by
+	// outcome (relayed, owner_dead, ...); empty without a locator.
+	Relays map[string]int64 `json:"relays"`
+	// Peer is the task-to-task link's counters; nil without WithPeer.
+	Peer   *peerlink.Stats `json:"peer,omitempty"`
+	Memory MemoryStats     `json:"memory"`
 }
 
 func (m *tally) snapshot() Stats {
 	st := Stats{
 		Connections: m.conns.Load(), Sessions: m.sessions.Load(), Detached: m.detached.Load(),
-		Logins: map[string]int64{}, Resumes: map[string]int64{}, Events: map[string]int64{},
+		Logins: map[string]int64{}, Resumes: map[string]int64{}, Events: map[string]int64{}, Relays: map[string]int64{},
+	}
+	for o := range numRelayOutcomes {
+		if n := m.relays[o].Load(); n > 0 {
+			st.Relays[relayNames[o]] = n
+		}
 	}
 	for c := range maxStatus {
 		code := status.Code(c)
@@ -112,10 +147,23 @@ var (
 	rejectReasons = map[counter]string{
 		dropConnCap: "conn_cap", dropAcceptError: "accept_error", dropAddrRate: "addr_rate",
 		dropHandshake: "handshake", dropQueueFull: "queue_full", dropDraining: "draining",
+		dropHandshakeShed: "handshake_shed", dropFrameTimeout: "frame_timeout",
+		dropMessageRate: "message_rate", dropFrameTooLarge: "frame_too_large", dropBadFrame: "bad_frame",
+		dropFrameAuth: "frame_auth", dropUnknownMessage: "unknown_message",
+		dropUnexpectedMessage: "unexpected_message", dropMalformedMessage: "malformed_message",
 	}
 	endReasons = map[counter]string{
 		evGone: "gone", evGraceExpired: "grace_expired", evGroupWiseLost: "groupwise_lost",
 		evSignedOnElsewhere: "signed_on_elsewhere", evLogout: "logout", evDrained: "drained",
+		evProtocolError: "protocol_error",
+	}
+	// protocolCounters counts each devconn.Reason; their reject reasons
+	// are the Reason's own names (a test holds them equal).
+	protocolCounters = map[devconn.Reason]counter{
+		devconn.ReasonMessageRate: dropMessageRate, devconn.ReasonFrameTooLarge: dropFrameTooLarge,
+		devconn.ReasonBadFrame: dropBadFrame, devconn.ReasonFrameAuth: dropFrameAuth,
+		devconn.ReasonUnknownMessage: dropUnknownMessage, devconn.ReasonUnexpectedMessage: dropUnexpectedMessage,
+		devconn.ReasonMalformedMessage: dropMalformedMessage,
 	}
 )
 
@@ -164,9 +212,39 @@ func (s *Server) collectMetrics(rec *metrics.Recorder) {
 			rec.Add(metrics.EdgeSessionsEnded, float64(n), metrics.Reason(reason))
 		}
 	}
+	collectPeerMetrics(rec, cur.Peer, prev.Peer)
 	rec.Set(metrics.EdgeSessionsHeld, float64(cur.Sessions))
 	rec.Set(metrics.EdgeConnections, float64(cur.Connections))
 	if cur.Sessions > 0 {
 		rec.Set(metrics.EdgeBytesPerSession, float64(cur.Memory.Total)/float64(cur.Sessions))
+	}
+}
+
+// collectPeerMetrics records the link's attempts, drops and bytes since the
+// previous flush.
+func collectPeerMetrics(rec *metrics.Recorder, cur, prev *peerlink.Stats) {
+	if cur == nil {
+		return
+	}
+	if prev == nil {
+		prev = &peerlink.Stats{}
+	}
+	for reason, n := range cur.In {
+		if d := n - prev.In[reason]; d > 0 {
+			rec.Add(metrics.PeerLinksIn, float64(d), metrics.Reason(reason))
+		}
+	}
+	for reason, n := range cur.Out {
+		if d := n - prev.Out[reason]; d > 0 {
+			rec.Add(metrics.PeerLinksOut, float64(d), metrics.Reason(reason))
+		}
+	}
+	for _, reason := range peerlink.DropReasons() {
+		if d := cur.Ended[reason] - prev.Ended[reason]; d > 0 {
+			rec.Add(metrics.PeerLinkDrops, float64(d), metrics.Reason(reason))
+		}
+	}
+	if d := cur.BytesIn + cur.BytesOut - prev.BytesIn - prev.BytesOut; d > 0 {
+		rec.Add(metrics.PeerLinkBytes, float64(d))
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/gwsim"
 )
 
@@ -274,7 +275,7 @@ func hold(spec holdSpec) (holdResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := c.Login(ctx, fmt.Sprintf("user%04d", user), gwsim.DemoPassword, "memory-harness", ""); err != nil {
+		if _, err := c.Login(ctx, demo.UserID(user), demo.Password, "memory-harness", ""); err != nil {
 			return nil, err
 		}
 		return c, nil
@@ -358,7 +359,7 @@ func loginAll(clients []*Client, login func(int) (*Client, error)) error {
 				if err != nil {
 					errMu.Lock()
 					if first == nil {
-						first = fmt.Errorf("login user%04d: %w", i+1, err)
+						first = fmt.Errorf("login %s: %w", demo.UserID(i+1), err)
 					}
 					errMu.Unlock()
 					continue

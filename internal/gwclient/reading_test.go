@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/collabgw/collabgw/internal/clocktest"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/gwproto"
 	"github.com/collabgw/collabgw/internal/gwsim"
 	"github.com/collabgw/collabgw/internal/idlepoll"
@@ -202,7 +202,7 @@ func TestParkedClientsHoldNoGoroutine(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if _, err := c.Login(ctxT(t), fmt.Sprintf("user%04d", i+1), gwsim.DemoPassword, userAgent, ""); err != nil {
+		if _, err := c.Login(ctxT(t), demo.UserID(i+1), demo.Password, userAgent, ""); err != nil {
 			t.Fatal(err)
 		}
 		clients[i] = c
