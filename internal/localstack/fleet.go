@@ -337,8 +337,10 @@ func (f *Fleet) env(e *Edge) []string {
 		// The load generator runs from one address.
 		manifest.EnvAddrLoginRate + "=0",
 		manifest.EnvGroupWiseCADir + "=" + s.Config.DataDir,
-		// The task-to-task link, so a RESUME reaches its session on any edge.
+		// The task-to-task link, so a RESUME reaches its session on any
+		// edge: loopback is where the other edges reach this one.
 		manifest.EnvPeerAddr + "=" + e.PeerAddr,
+		manifest.EnvPeerAdvertiseAddr + "=" + e.PeerAddr,
 		manifest.EnvPeerKey + "=" + f.peerKey,
 		// The SDK's standard variables: region, static credentials for the
 		// local endpoints, and nothing from the developer's own profile.
