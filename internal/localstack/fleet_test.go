@@ -66,8 +66,8 @@ func startTestFleet(t *testing.T, s *Stack, cfg FleetConfig) *Fleet {
 	return f
 }
 
-// login logs demo device i in through addr.
-func login(t *testing.T, s *Stack, addr string, i int) (*devconn.Session, status.Code) {
+// deviceClient is demo device i's client.
+func deviceClient(t *testing.T, s *Stack, i int) *devconn.Client {
 	t.Helper()
 	key, err := devproto.LoadPrivateKey(filepath.Join(s.DeviceKeyDir, demo.UserID(i)+devproto.PrivateKeySuffix))
 	if err != nil {
@@ -81,6 +81,13 @@ func login(t *testing.T, s *Stack, addr string, i int) (*devconn.Session, status
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// login logs demo device i in through addr.
+func login(t *testing.T, s *Stack, addr string, i int) (*devconn.Session, status.Code) {
+	t.Helper()
+	c := deviceClient(t, s, i)
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	conn, err := c.Dial(ctx, addr)
@@ -342,5 +349,44 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestResumeOnAnotherEdge checks the fleet's task-to-task wiring: a device
+// logged in on edge1 that loses its link resumes on edge2, keeping its
+// session and its single GroupWise login.
+func TestResumeOnAnotherEdge(t *testing.T) {
+	s := fleetStack(t)
+	f := startTestFleet(t, s, FleetConfig{Edges: 2})
+	const i = 62
+	c := deviceClient(t, s, i)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	conn, err := c.Dial(ctx, f.Edge(0).DeviceAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := c.Login(ctx, conn, devproto.Login{DeviceID: demo.DeviceID(i), UserID: demo.UserID(i), Password: gwsim.DemoPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sess.Accepted()
+	logins := s.Simulator.Requests("login")
+	sess.Close() // coverage lost
+	var resumed *devconn.Session
+	waitFor(t, "a resume on edge2", func() bool {
+		conn, err := c.Dial(ctx, f.Edge(1).DeviceAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resumed, err = c.Resume(ctx, conn, devproto.Resume{DeviceID: demo.DeviceID(i), SessionID: st.SessionID, Token: st.ResumeToken})
+		return err == nil
+	})
+	defer resumed.Close()
+	if got := resumed.Accepted().SessionID; got != st.SessionID {
+		t.Fatalf("resumed session %s, want %s", got, st.SessionID)
+	}
+	if n := s.Simulator.Requests("login"); n != logins {
+		t.Fatalf("%d GroupWise logins for a resume, want none", n-logins)
 	}
 }

@@ -60,7 +60,7 @@ func startStack(t *testing.T) *Stack {
 			LambdaAddr:    "127.0.0.1:0",
 			SimulatorAddr: "127.0.0.1:0",
 			Pool:          admission.PoolConfig{Name: "demo", MaxSessions: 5},
-			DemoUsers:     61, // 1–2 in the demo pool, the rest for the fleet tests
+			DemoUsers:     62, // 1–2 in the demo pool, the rest for the fleet tests
 			SweepEvery:    time.Hour,
 			Log:           slog.New(slog.NewTextHandler(stackLog, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		})
