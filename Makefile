@@ -16,7 +16,8 @@ export COLLABGW_CACHE_DIR
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-run: ## start the whole local stack (Ctrl-C stops it); ARGS="--max-sessions 5" passes options
+run: ## start the whole local stack (Ctrl-C stops it); ARGS="--edges 3 --max-sessions 5" passes options
+	@case " $(ARGS) " in *" --edges"*) bash scripts/deps.sh haproxy java ;; *) bash scripts/deps.sh java ;; esac
 	go build -o $(CACHE)/bin/collabgw ./cmd/collabgw
 	exec $(CACHE)/bin/collabgw local $(ARGS)
 

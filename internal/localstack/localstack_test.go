@@ -3,6 +3,7 @@ package localstack
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ import (
 // stack is started once for the package: building the functions and
 // starting the emulators is the expensive part.
 var (
+	stackLog  = &tail{max: 64 << 10}
 	stackOnce sync.Once
 	shared    *Stack
 	errStart  error
@@ -58,9 +60,15 @@ func startStack(t *testing.T) *Stack {
 			LambdaAddr:    "127.0.0.1:0",
 			SimulatorAddr: "127.0.0.1:0",
 			Pool:          admission.PoolConfig{Name: "demo", MaxSessions: 5},
-			DemoUsers:     2,
+			DemoUsers:     62, // 1–2 in the demo pool, the rest for the fleet tests
 			SweepEvery:    time.Hour,
+			Log:           slog.New(slog.NewTextHandler(stackLog, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		})
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stack log (tail):\n%s", stackLog.String())
+		}
 	})
 	if errStart != nil {
 		t.Fatalf("start the local stack: %v", errStart)
