@@ -47,6 +47,17 @@ const (
 	EnvGoMemLimit = "GOMEMLIMIT"
 	// EnvMaxConnections caps open device connections (default 50000).
 	EnvMaxConnections = "COLLABGW_MAX_CONNECTIONS"
+	// EnvGatewayKeyNext is the gateway's next Noise private key during a
+	// key rotation window (optional; from Secrets Manager in AWS).
+	EnvGatewayKeyNext = "COLLABGW_GATEWAY_PRIVATE_KEY_NEXT" //nolint:gosec // a variable name, not a credential
+	// EnvPeerAddr is the listen address of the task-to-task link (default
+	// :3102), which relays a RESUME to the task holding the session.
+	EnvPeerAddr = "COLLABGW_PEER_ADDR"
+	// EnvPeerKey is the task-to-task link's pre-shared key (base64 of 32
+	// bytes, from Secrets Manager in AWS); EnvPeerKeyNext is the next one
+	// during a rotation (optional).
+	EnvPeerKey     = "COLLABGW_PEER_KEY"      //nolint:gosec // a variable name, not a credential
+	EnvPeerKeyNext = "COLLABGW_PEER_KEY_NEXT" //nolint:gosec // a variable name, not a credential
 )
 
 // Program is a deployed binary: what it reads and what it may do.
@@ -93,10 +104,17 @@ var Edge = Program{
 		EnvTable, EnvLeaseSeconds, EnvHeartbeatSeconds, EnvLogLevel,
 		EnvListenAddr, EnvHealthAddr, EnvAuthorizeFunction, EnvReleaseFunction, EnvGatewayKey, EnvDrainSeconds,
 		EnvGroupWiseCADir, EnvCoverageGraceSeconds, EnvAddrLoginRate, EnvMaxConnections, EnvGoMemLimit,
+		EnvGatewayKeyNext, EnvPeerAddr, EnvPeerKey, EnvPeerKeyNext,
 	},
 	TableActions: []string{"dynamodb:UpdateItem"},
 	Invokes:      []string{FunctionAuthorize, FunctionRelease},
 }
+
+// EdgeSecretEnv lists the edge variables that carry keys. In AWS they come
+// from Secrets Manager (the task definition's secrets), never as plain
+// environment values, so no key appears in the task definition or the
+// Terraform state.
+var EdgeSecretEnv = []string{EnvGatewayKey, EnvGatewayKeyNext, EnvPeerKey, EnvPeerKeyNext}
 
 // Table layout.
 const (
@@ -123,6 +141,7 @@ const (
 	DevicePort         = 3101
 	GroupWisePort      = 8300
 	HealthPort         = 8080
+	PeerPort           = 3102 // the task-to-task link, open only between edge tasks
 	SweepSchedule      = "rate(1 minute)"
 	DefaultDrainSecs   = 25
 	DefaultStopTimeout = 30 // ECS stopTimeout: longer than the drain
