@@ -141,7 +141,9 @@ locals {
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
-  dashboard_name = var.name_prefix
+  # Dashboard names are global to the account: the region keeps the same
+  # deployment name in two regions from colliding.
+  dashboard_name = "${var.name_prefix}-${local.region}"
   dashboard_body = jsonencode({
     widgets = concat(
       [{

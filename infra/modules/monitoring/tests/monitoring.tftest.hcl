@@ -59,6 +59,14 @@ run "alarms_and_dashboard" {
     error_message = "Every function's log group has its metric filters."
   }
   assert {
+    condition     = alltrue([for f in aws_cloudwatch_log_metric_filter.function_timeouts : strcontains(f.pattern, "Status: timeout")])
+    error_message = "Timeouts are counted from the REPORT line current runtimes write (Status: timeout)."
+  }
+  assert {
+    condition     = aws_cloudwatch_dashboard.this.dashboard_name == "collabgw-eu-west-1"
+    error_message = "The dashboard name carries the region, so one deployment name can be used in two regions."
+  }
+  assert {
     condition     = alltrue([for f in aws_cloudwatch_log_metric_filter.function_error_logs : f.metric_transformation[0].dimensions.Function == "$.function"])
     error_message = "Function ERROR lines are counted by the function named in the line."
   }
