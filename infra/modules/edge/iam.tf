@@ -6,6 +6,11 @@ locals {
   updatable_attributes = [
     "pk", "sk", "sid", "owner", "lease", "ttl", "lastStatus", "act", "cov", "covSince", "ver", "conn",
   ]
+  # IAM names are global to the account: the region keeps the same
+  # deployment name in two regions from colliding.
+  execution_role_name = "${var.name}-execution-${data.aws_region.current.region}"
+  task_role_name      = "${var.name}-task-${data.aws_region.current.region}"
+
   ecs_trust_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -17,9 +22,9 @@ locals {
 }
 
 # The execution role: what ECS itself needs to start a task (pull the image,
-# write logs, read the gateway key secret into the environment).
+# write logs, read the key secrets into the environment).
 resource "aws_iam_role" "execution" {
-  name               = "${var.name}-execution"
+  name               = local.execution_role_name
   assume_role_policy = local.ecs_trust_policy
   tags               = var.tags
 }
@@ -51,18 +56,22 @@ resource "aws_iam_role_policy" "execution" {
           Resource = ["${aws_cloudwatch_log_group.this.arn}:*"]
         },
         {
-          Sid      = "GatewayKey"
+          # Exactly the secrets the task definition injects.
+          Sid      = "Keys"
           Effect   = "Allow"
           Action   = ["secretsmanager:GetSecretValue"]
-          Resource = [var.gateway_private_key_secret_arn]
+          Resource = [for name in sort(keys(local.secrets)) : local.secrets[name]]
         },
       ],
-      var.gateway_private_key_kms_key_arn == null ? [] : [
+      var.secrets_kms_key_arn == null ? [] : [
         {
-          Sid      = "GatewayKeyDecrypt"
+          Sid      = "KeysDecrypt"
           Effect   = "Allow"
           Action   = ["kms:Decrypt"]
-          Resource = [var.gateway_private_key_kms_key_arn]
+          Resource = [var.secrets_kms_key_arn]
+          Condition = {
+            StringEquals = { "kms:ViaService" = "secretsmanager.${data.aws_region.current.region}.amazonaws.com" }
+          }
         },
       ],
     )
@@ -72,9 +81,16 @@ resource "aws_iam_role_policy" "execution" {
 # The task role: what the edge program calls. It may invoke only authorize
 # and release, and update only session items' own attributes.
 resource "aws_iam_role" "task" {
-  name               = "${var.name}-task"
+  name               = local.task_role_name
   assume_role_policy = local.ecs_trust_policy
   tags               = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(local.execution_role_name) <= 64 && length(local.task_role_name) <= 64
+      error_message = "The role names are longer than IAM's 64 characters: shorten name."
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "task" {
@@ -82,7 +98,7 @@ resource "aws_iam_role_policy" "task" {
   role = aws_iam_role.task.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "InvokeAdmission"
         Effect   = "Allow"
@@ -117,6 +133,14 @@ resource "aws_iam_role_policy" "task" {
           StringEquals = { "kms:ViaService" = "dynamodb.${data.aws_region.current.region}.amazonaws.com" }
         }
       },
-    ]
+      ], length(var.groupwise_ca_secret_arns) == 0 ? [] : [
+      {
+        # Pools whose caRef names a secret: the edge reads the CA bundle.
+        Sid      = "GroupWiseCA"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue"]
+        Resource = var.groupwise_ca_secret_arns
+      },
+    ])
   })
 }
