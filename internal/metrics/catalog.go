@@ -202,8 +202,8 @@ var (
 
 	FunctionTimeouts = Metric{
 		Name: "FunctionTimeouts", Unit: UnitCount, Kind: Counter, Source: SourceLogFilter,
-		Sets:          [][]string{{}},
-		Emitters:      []string{EmitterLogs},
+		Sets:     [][]string{{}},
+		Emitters: []string{EmitterLogs},
 		// Current runtimes (provided.al2023) end a timed-out invocation's
 		// REPORT line with "Status: timeout"; the older "Task timed out"
 		// line is not written by them.
