@@ -2,23 +2,19 @@ package edgeimage
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -30,92 +26,14 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/collabgw/collabgw/internal/lambdabuild"
+	"github.com/collabgw/collabgw/internal/registrytest"
 )
 
 // registryUser is the user ECR tokens carry; the test registry accepts
 // it with the password the stand-in ECR endpoint hands out.
 const registryUser = "AWS"
-
-// startRegistry runs Debian's docker-registry (the CNCF distribution
-// registry) on a free loopback port with its own storage, requiring
-// basic authentication, and returns its host:port.
-func startRegistry(t *testing.T, password string) string {
-	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Fatal("docker-registry is missing (Debian package docker-registry): run make deps")
-	}
-	dir := t.TempDir()
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	htpasswd := filepath.Join(dir, "htpasswd")
-	if err := os.WriteFile(htpasswd, []byte(registryUser+":"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	config := fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-auth:
-  htpasswd:
-    realm: collabgw-test
-    path: %s
-`, filepath.Join(dir, "storage"), addr, htpasswd)
-	configFile := filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(configFile, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", configFile)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		if t.Failed() {
-			t.Logf("docker-registry output:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/v2/") //nolint:noctx // a readiness poll with its own deadline
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				return addr
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("docker-registry exited:\n%s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-registry not ready on %s after 30 s (last: %v)", addr, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 // fakeECREndpoint answers GetAuthorizationToken the way ECR does, with a
 // token for the test registry's password.
@@ -152,7 +70,7 @@ func TestPushPullRunAgainstARealRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	password := hex.EncodeToString(pw[:])
-	host := startRegistry(t, password)
+	host := registrytest.Start(t, registryUser, password)
 	ecrSrv := fakeECREndpoint(t, password)
 
 	keychain, err := NewECRKeychain(func(_ context.Context, region string) (ECRTokenAPI, error) {
