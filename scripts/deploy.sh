@@ -64,8 +64,14 @@ if [ -z "${TERRAFORM:-}" ]; then
 	else stop "neither terraform nor tofu is installed." "Install Terraform >= 1.6 or OpenTofu >= 1.6, then run make deploy again."
 	fi
 fi
-"$AWS" --version 2>&1 | grep -q '^aws-cli/2' || stop "the AWS CLI v2 is not installed (or another aws comes first in PATH)." \
-	"Install it (make deps, or AWS's installer), then run make deploy again."
+is_v2() { "$1" --version 2>&1 | grep -q '^aws-cli/2'; }
+if ! is_v2 "$AWS"; then
+	# A pip-installed v1 earlier in PATH: use Debian's v2 when it is there.
+	if [ -z "${AWS_CLI:-}" ] && [ -x /usr/bin/aws ] && is_v2 /usr/bin/aws; then AWS=/usr/bin/aws
+	else stop "the AWS CLI v2 is not installed (or another aws comes first in PATH)." \
+		"Install it (make deps, or AWS's installer), or point AWS_CLI at it, then run make deploy again."
+	fi
+fi
 if ! ACCOUNT=$("$AWS" sts get-caller-identity --query Account --output text 2>/dev/null); then
 	stop "no AWS credentials." \
 		"Sign in for the target account, e.g. aws configure sso && export AWS_PROFILE=..., or set" \
