@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	// CA roots compiled in, used when the system has none: the image
 	// `collabgw image` builds has no files but the edge, and the edge still
@@ -61,8 +62,8 @@ func run() error {
 	defer stop()
 
 	// The default chain reads the ECS task role, and the SDK's standard
-	// AWS_ENDPOINT_URL_LAMBDA / AWS_ENDPOINT_URL_DYNAMODB point the
-	// clients at a local stack.
+	// AWS_ENDPOINT_URL_LAMBDA / AWS_ENDPOINT_URL_DYNAMODB /
+	// AWS_ENDPOINT_URL_SECRETS_MANAGER point the clients at a local stack.
 	// Retries are not rate-limited client-side: a drain releases thousands
 	// of sessions at once, and the default retry quota would turn one
 	// throttled burst into failed releases (which the sweep then has to
@@ -92,8 +93,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv, err := edge.New(env.GatewayKey, owner, fns, fns, store,
-		append(env.Options(log, rec), edge.WithEdgeAddr(owner))...)
+	opts, err := env.Options(log, rec, secretsmanager.NewFromConfig(awsCfg))
+	if err != nil {
+		return err
+	}
+	srv, err := edge.New(env.GatewayKey, owner, fns, fns, store, append(opts, edge.WithEdgeAddr(owner))...)
 	if err != nil {
 		return err
 	}

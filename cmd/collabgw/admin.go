@@ -158,6 +158,11 @@ func newAdminDeviceCmd(f *adminFlags) *cobra.Command {
 		Short: "Register a device's public key (from `collabgw device keygen`) and bind it to a user",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// An id the device protocol cannot carry would register a
+			// device that can never log in.
+			if err := devproto.CheckDeviceID(args[0]); err != nil {
+				return err
+			}
 			pub, err := devproto.LoadPublicKey(pubFile)
 			if err != nil {
 				return err

@@ -54,6 +54,7 @@ func TestAdminManagesPoolsUsersDevicesAndSessions(t *testing.T) {
 		{"forbid her", []string{"user", "forbid", "alice"}, "", ""},
 		{"forbid a stranger", []string{"user", "forbid", "nobody"}, "", "not found"},
 		{"register a device", []string{"device", "register", "phone-1", "--user", "alice", "--pub", keys + ".pub"}, "", ""},
+		{"refuse a device id the protocol cannot carry", []string{"device", "register", "my phone", "--user", "alice", "--pub", keys + ".pub"}, "", "invalid device id"},
 		{"refuse a missing key file", []string{"device", "register", "phone-2", "--user", "alice", "--pub", keys + ".nope"}, "", "no such file"},
 		{"list no sessions", []string{"sessions", "sales"}, "0 sessions, counter 0", ""},
 		{"revoke the device", []string{"device", "revoke", "phone-1"}, "", ""},

@@ -14,7 +14,6 @@ import (
 
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
-	"github.com/collabgw/collabgw/internal/status"
 )
 
 const chatHelp = `commands:
@@ -28,81 +27,85 @@ const chatHelp = `commands:
 func newDeviceChatCmd() *cobra.Command {
 	var f deviceFlags
 	cmd := &cobra.Command{
-		Use:   "chat --user U --password P",
+		Use:   "chat --user U",
 		Short: "Log a device in and exchange IMs interactively (type /help)",
 		Long: `Log a device in to the edge and chat: lines from standard input are sent as IMs, IMs and
 notices from the edge are printed. The device sends its STATUS on the interval the edge asks
 for. When the connection drops (or on /drop), it resumes with its resume token — the session,
 its GroupWise login and the IMs that arrived meanwhile are kept.
 
+` + passwordHelp + `
+
 ` + chatHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			lctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			c, s, st, err := f.login(lctx)
-			cancel()
+			tty := stdinTerminal()
+			tty.warn = cmd.ErrOrStderr()
+			in := bufio.NewReader(cmd.InOrStdin()) // shared: --password-file - reads its first line
+			l, st, err := f.connect(ctx, in, tty)
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
+			out := &lockedWriter{w: cmd.OutOrStdout()}
 			if err := printStatus(out, st, 0, false); err != nil {
 				return err
 			}
-			if s == nil {
+			if l == nil {
 				return &exitError{code: 2, err: fmt.Errorf("login refused: %v", st.Code)}
 			}
-			ch := &chat{f: &f, client: c, out: out, sess: s, st: st}
-			return ch.run(ctx, cmd.InOrStdin())
+			return (&chat{link: l, out: out}).run(ctx, in)
 		},
 	}
-	f.register(cmd, true)
+	f.register(cmd)
 	return cmd
 }
 
-// chat is one interactive session.
-type chat struct {
-	f      *deviceFlags
-	client *devconn.Client
-	out    io.Writer
-	to     string
-
-	mu   sync.Mutex // guards sess and st, replaced on resume
-	sess *devconn.Session
-	st   *devproto.ServerStatus
+// lockedWriter serialises the chat's two writers: the input loop and the
+// link's events.
+type lockedWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
 }
 
-func (c *chat) current() (*devconn.Session, *devproto.ServerStatus) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sess, c.st
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// chat is one interactive session: the input loop here, the link's Run
+// (messages, STATUS, resumes) in its own goroutine.
+type chat struct {
+	link *devconn.Link
+	out  io.Writer
+	to   string
 }
 
 func (c *chat) run(ctx context.Context, in io.Reader) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ended := make(chan error, 1)
-	go func() { ended <- c.receive(ctx) }()
-	go c.sendStatus(ctx)
+	go func() { ended <- c.link.Run(ctx, c.event) }()
 	lines := make(chan string)
 	go func() {
+		defer close(lines)
 		sc := bufio.NewScanner(in)
 		for sc.Scan() {
-			lines <- sc.Text()
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
 		}
-		close(lines)
 	}()
 	for {
 		select {
 		case err := <-ended:
-			return err
+			return c.ended(ctx, err)
 		case line, ok := <-lines:
 			if !ok || strings.TrimSpace(line) == "/quit" {
-				s, _ := c.current()
-				_ = s.Send(ctx, &devproto.Logout{})
-				s.Close()
-				fmt.Fprintln(c.out, "logged out")
-				return nil
+				return c.logout(ctx)
 			}
 			if err := c.command(ctx, strings.TrimSpace(line)); err != nil {
 				fmt.Fprintln(c.out, "!", err)
@@ -111,8 +114,52 @@ func (c *chat) run(ctx context.Context, in io.Reader) error {
 	}
 }
 
+func (c *chat) logout(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, devconn.DefaultLogoutTimeout)
+	defer cancel()
+	if err := c.link.Logout(lctx); err != nil {
+		fmt.Fprintln(c.out, "logged out; the edge did not confirm it:", err)
+		return nil
+	}
+	fmt.Fprintln(c.out, "logged out")
+	return nil
+}
+
+// ended reports how Run ended.
+func (c *chat) ended(ctx context.Context, err error) error {
+	var se *devconn.SessionEndedError
+	switch {
+	case err == nil, ctx.Err() != nil:
+		return nil
+	case errors.As(err, &se):
+		fmt.Fprintf(c.out, "* %s (%s)\n", se.Status.Code, se.Status.Message)
+		return &exitError{code: 2, err: err}
+	}
+	return err
+}
+
+// event prints what the link reports.
+func (c *chat) event(e devconn.Event) {
+	switch e.Kind {
+	case devconn.EventMessage:
+		if m, ok := e.Message.(*devproto.ReceiveIM); ok {
+			fmt.Fprintf(c.out, "[%s] %s\n", m.From, m.Text)
+		}
+	case devconn.EventDropped:
+		fmt.Fprintln(c.out, "* connection lost; resuming:", e.Err)
+	case devconn.EventResumeFailed:
+		fmt.Fprintf(c.out, "* resume attempt %d failed: %v; next in %v\n", e.Attempt, e.Err, e.Wait.Round(100*time.Millisecond))
+	case devconn.EventResumed:
+		fmt.Fprintln(c.out, "* resumed session", e.Status.SessionID)
+	}
+}
+
+var presences = map[string]devproto.Presence{
+	"online": devproto.PresenceOnline, "busy": devproto.PresenceBusy, "away": devproto.PresenceAway,
+	"idle": devproto.PresenceIdle, "offline": devproto.PresenceAppearOffline,
+}
+
 func (c *chat) command(ctx context.Context, line string) error {
-	s, _ := c.current()
 	switch {
 	case line == "":
 		return nil
@@ -120,17 +167,15 @@ func (c *chat) command(ctx context.Context, line string) error {
 		_, err := io.WriteString(c.out, chatHelp)
 		return err
 	case line == "/drop":
-		return s.Close() // receive notices and resumes
+		c.link.Drop()
+		return nil
 	case strings.HasPrefix(line, "/status"):
 		word, text, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "/status")), " ")
-		p, ok := map[string]devproto.Presence{
-			"online": devproto.PresenceOnline, "busy": devproto.PresenceBusy, "away": devproto.PresenceAway,
-			"idle": devproto.PresenceIdle, "offline": devproto.PresenceAppearOffline,
-		}[word]
+		p, ok := presences[word]
 		if !ok {
 			return fmt.Errorf("unknown presence %q", word)
 		}
-		return s.Send(ctx, &devproto.Status{Presence: p, Text: text})
+		return c.link.SetPresence(ctx, devproto.Status{Presence: p, Text: text})
 	case strings.HasPrefix(line, "@"):
 		to, text, _ := strings.Cut(line[1:], " ")
 		c.to = to
@@ -142,93 +187,5 @@ func (c *chat) command(ctx context.Context, line string) error {
 	if line == "" {
 		return nil
 	}
-	return s.Send(ctx, &devproto.SendIM{To: c.to, Text: line})
-}
-
-// receive prints what the edge sends; when the link drops it resumes.
-func (c *chat) receive(ctx context.Context) error {
-	for {
-		s, _ := c.current()
-		m, err := s.Receive(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			fmt.Fprintln(c.out, "* connection lost; resuming")
-			if err := c.resume(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		switch m := m.(type) {
-		case *devproto.ReceiveIM:
-			fmt.Fprintf(c.out, "[%s] %s\n", m.From, m.Text)
-		case *devproto.ServerStatus:
-			fmt.Fprintf(c.out, "* %s (%s)\n", m.Code, m.Message)
-			if m.Code != status.Accepted {
-				return &exitError{code: 2, err: fmt.Errorf("session ended: %v", m.Code)}
-			}
-		case *devproto.Ping:
-			_ = s.Send(ctx, &devproto.Pong{ID: m.ID})
-		}
-	}
-}
-
-func (c *chat) resume(ctx context.Context) error {
-	_, st := c.current()
-	for attempt := 0; attempt < 5; attempt++ {
-		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		s, err := c.resumeOnce(rctx, st)
-		cancel()
-		var rej *devconn.RejectedError
-		if errors.As(err, &rej) {
-			return &exitError{code: 2, err: fmt.Errorf("resume refused: %v", rej.Status.Code)}
-		}
-		if err == nil {
-			c.mu.Lock()
-			c.sess, c.st = s, s.Accepted()
-			c.mu.Unlock()
-			fmt.Fprintln(c.out, "* resumed session", st.SessionID)
-			return nil
-		}
-		fmt.Fprintln(c.out, "* resume failed:", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Duration(attempt+1) * time.Second):
-		}
-	}
-	return errors.New("could not resume")
-}
-
-func (c *chat) resumeOnce(ctx context.Context, st *devproto.ServerStatus) (*devconn.Session, error) {
-	_, device, err := c.f.client()
-	if err != nil {
-		return nil, err
-	}
-	conn, err := c.client.Dial(ctx, c.f.edge)
-	if err != nil {
-		return nil, err
-	}
-	return c.client.Resume(ctx, conn, devproto.Resume{DeviceID: device, SessionID: st.SessionID, Token: st.ResumeToken})
-}
-
-// sendStatus sends STATUS on the interval the edge asked for.
-func (c *chat) sendStatus(ctx context.Context) {
-	_, st := c.current()
-	every := st.StatusInterval
-	if every <= 0 {
-		every = time.Minute
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s, _ := c.current()
-			_ = s.Send(ctx, &devproto.Status{Presence: devproto.PresenceOnline})
-		}
-	}
+	return c.link.Send(ctx, &devproto.SendIM{To: c.to, Text: line})
 }

@@ -7,16 +7,19 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/localstack"
 	"github.com/collabgw/collabgw/internal/status"
 )
+
+// clientVersion is what the CLI's logins tell the gateway's logs.
+const clientVersion = "collabgw-cli/1"
 
 // deviceFlags are the flags every device client command shares. The
 // defaults point at `make run`'s stack and its demo seed.
@@ -26,7 +29,7 @@ type deviceFlags struct {
 	gatewayKey string
 	user       string
 	device     string
-	password   string
+	password   passwordFlags
 }
 
 var (
@@ -34,16 +37,14 @@ var (
 	defaultGatewayPubKey = filepath.Join(localstack.DefaultDataDir, "keys", "gateway.pub")
 )
 
-func (f *deviceFlags) register(cmd *cobra.Command, withUser bool) {
+func (f *deviceFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.edge, "edge", localstack.DefaultEdgeAddr, "the edge's device port, host:port")
 	fl.StringVar(&f.gatewayKey, "gateway-key", defaultGatewayPubKey, "the gateway's public key file (.pub) the device is provisioned with")
-	fl.StringVar(&f.password, "password", "", "the user's GroupWise password")
-	if withUser {
-		fl.StringVar(&f.key, "key", "", "the device's private key file (default: the demo seed's key of --user)")
-		fl.StringVar(&f.user, "user", "", "the GroupWise user id (required)")
-		fl.StringVar(&f.device, "device", "", "the device id (default: the demo seed's device of --user, userNNNN → deviceNNNN)")
-	}
+	fl.StringVar(&f.key, "key", "", "the device's private key file (default: the demo seed's key of --user)")
+	fl.StringVar(&f.user, "user", "", "the GroupWise user id (required)")
+	fl.StringVar(&f.device, "device", "", "the device id (default: the demo seed's device of --user, userNNNN → deviceNNNN)")
+	f.password.register(cmd)
 }
 
 // client returns the device client and the device id to log in with.
@@ -51,16 +52,13 @@ func (f *deviceFlags) client() (*devconn.Client, string, error) {
 	if f.user == "" {
 		return nil, "", errors.New("--user is required")
 	}
-	if f.password == "" {
-		return nil, "", errors.New("--password is required")
-	}
 	device := f.device
 	if device == "" {
-		n, ok := strings.CutPrefix(f.user, "user")
+		d, ok := demo.DeviceFor(f.user)
 		if !ok {
 			return nil, "", errors.New("--device is required for users outside the demo seed")
 		}
-		device = "device" + n
+		device = d
 	}
 	keyFile := f.key
 	if keyFile == "" {
@@ -78,28 +76,26 @@ func (f *deviceFlags) client() (*devconn.Client, string, error) {
 	return c, device, err
 }
 
-// login dials the edge and logs in; a refusal is returned as the status
-// with a nil session.
-func (f *deviceFlags) login(ctx context.Context) (*devconn.Client, *devconn.Session, *devproto.ServerStatus, error) {
+// connect logs the device in. A refusal is returned as the status with a
+// nil link.
+func (f *deviceFlags) connect(ctx context.Context, stdin io.Reader, tty terminal) (*devconn.Link, *devproto.ServerStatus, error) {
 	c, device, err := f.client()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	conn, err := c.Dial(ctx, f.edge)
+	pw, err := f.password.password(f.user, stdin, tty)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	s, err := c.Login(ctx, conn, devproto.Login{
-		DeviceID: device, UserID: f.user, Password: devproto.Password(f.password), ClientVersion: "collabgw-cli/1",
-	})
+	l, err := c.Connect(ctx, f.edge, devproto.Login{DeviceID: device, UserID: f.user, Password: pw, ClientVersion: clientVersion})
 	var rej *devconn.RejectedError
 	if errors.As(err, &rej) {
-		return c, nil, rej.Status, nil
+		return nil, rej.Status, nil
 	}
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return c, s, s.Accepted(), nil
+	return l, l.Accepted(), nil
 }
 
 // statusJSON is the --json form of a SERVER_STATUS. It never holds the
@@ -133,33 +129,44 @@ func printStatus(w io.Writer, st *devproto.ServerStatus, lat time.Duration, asJS
 	return err
 }
 
+const passwordHelp = `The password: a prompt without echo when standard input is a terminal; --password-file FILE
+(the first line; - for standard input) for scripts; --password only where nothing else works (it
+is visible in ps and kept in shell history).`
+
 func newDeviceLoginCmd() *cobra.Command {
 	var (
 		f      deviceFlags
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "login --user U --password P",
+		Use:   "login --user U",
 		Short: "Log a device in once, print the status, log out (exit 0 only on ACCEPTED)",
 		Long: `Log a device in to the edge (one round trip: the LOGIN rides in the Noise handshake),
 print the status the edge answered, then log out so no slot stays held. The defaults point
 at the local stack of ` + "`make run`" + `: its edge, its gateway key and the demo seed's device keys
 (user0001 → .local/keys/devices/user0001.key, device0001; GroupWise password "demo").
 
+` + passwordHelp + `
+
 Exit status: 0 on ACCEPTED, 2 on any other status, 1 on an error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
-			defer cancel()
+			ctx := cmd.Context()
+			tty := stdinTerminal()
+			tty.warn = cmd.ErrOrStderr()
 			t0 := time.Now()
-			_, s, st, err := f.login(ctx)
+			l, st, err := f.connect(ctx, cmd.InOrStdin(), tty)
 			if err != nil {
 				return err
 			}
 			lat := time.Since(t0)
-			if s != nil {
-				_ = s.Send(ctx, &devproto.Logout{})
-				s.Close()
+			if l != nil {
+				lctx, cancel := context.WithTimeout(ctx, devconn.DefaultLogoutTimeout)
+				err := l.Logout(lctx)
+				cancel()
+				if err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "logout:", err)
+				}
 			}
 			if err := printStatus(cmd.OutOrStdout(), st, lat, asJSON); err != nil {
 				return err
@@ -170,7 +177,7 @@ Exit status: 0 on ACCEPTED, 2 on any other status, 1 on an error.`,
 			return nil
 		},
 	}
-	f.register(cmd, true)
+	f.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd
 }

@@ -47,3 +47,29 @@ func TestDeviceKeygen(t *testing.T) {
 		t.Fatal("keygen overwrote an existing private key")
 	}
 }
+
+func TestParseRate(t *testing.T) {
+	tests := []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"100/s", 100, true},
+		{"100", 100, true},
+		{" 2.5/s", 2.5, true},
+		{"0", 0, false},
+		{"-5/s", 0, false},
+		{"fast", 0, false},
+		{"NaN", 0, false},
+		{"1e9/s", 0, false},
+		{"100/m", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseRate(tt.in)
+			if (err == nil) != tt.ok || got != tt.want {
+				t.Fatalf("parseRate(%q) = %v, %v; want %v (ok %v)", tt.in, got, err, tt.want, tt.ok)
+			}
+		})
+	}
+}

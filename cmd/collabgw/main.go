@@ -56,6 +56,7 @@ func newRootCmd() *cobra.Command {
 		newAdminCmd(),
 		newDeviceCmd(),
 		newGWSimCmd(),
+		newKeysCmd(),
 	)
 	return root
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -64,6 +65,20 @@ func dataManifestTest() string {
 	return b.String()
 }
 
+// functionsVariables sets the functions module's required variables (the
+// generated manifest and range tests share them).
+func functionsVariables() string {
+	var b strings.Builder
+	b.WriteString("    name_prefix = \"collabgw\"\n    package_files = {\n")
+	for _, fn := range manifest.Functions {
+		fmt.Fprintf(&b, "      %s = \"tests/testdata/function.zip\"\n", fn.Name)
+	}
+	b.WriteString("    }\n    table_name        = \"collabgw\"\n    table_arn         = \"arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw\"\n")
+	b.WriteString("    table_index_arns  = [\"arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw/index/activity\"]\n")
+	b.WriteString("    table_kms_key_arn = \"arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000\"\n")
+	return b.String()
+}
+
 func functionsManifestTest() string {
 	var b strings.Builder
 	var names []string
@@ -71,13 +86,7 @@ func functionsManifestTest() string {
 		names = append(names, fn.Name)
 	}
 	b.WriteString(mockAWS)
-	b.WriteString("run \"manifest\" {\n  command = apply\n  variables {\n    name_prefix = \"collabgw\"\n    package_files = {\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "      %s = \"tests/testdata/function.zip\"\n", n)
-	}
-	b.WriteString("    }\n    table_name        = \"collabgw\"\n    table_arn         = \"arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw\"\n")
-	b.WriteString("    table_index_arns  = [\"arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw/index/activity\"]\n")
-	b.WriteString("    table_kms_key_arn = \"arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000\"\n  }\n")
+	b.WriteString("run \"manifest\" {\n  command = apply\n  variables {\n" + functionsVariables() + "  }\n")
 	b.WriteString(assert(same("keys(aws_lambda_function.this)", names), "function names"))
 	for _, fn := range manifest.Functions {
 		r := fmt.Sprintf("aws_lambda_function.this[%q]", fn.Name)
@@ -92,13 +101,9 @@ func functionsManifestTest() string {
 	return b.String()
 }
 
-func edgeManifestTest() string {
-	var b strings.Builder
-	b.WriteString(mockAWS)
-	b.WriteString(`run "manifest" {
-  command = apply
-  variables {
-    name                           = "collabgw-edge"
+// edgeVariables sets the edge module's required variables (the generated
+// manifest and range tests share them).
+const edgeVariables = `    name                           = "collabgw-edge"
     vpc_id                         = "vpc-0123456789abcdef0"
     task_subnet_ids                = ["subnet-0123456789abcdef0"]
     load_balancer_subnet_ids       = ["subnet-0123456789abcdef1"]
@@ -116,11 +121,17 @@ func edgeManifestTest() string {
     gateway_private_key_next_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/key-next-AbCdEf"
     peer_key_secret_arn                 = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/peer-AbCdEf"
     peer_key_next_secret_arn            = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/peer-next-AbCdEf"
-  }
-`)
+    groupwise_ca_secret_arns            = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/gw-ca-AbCdEf"]
+`
+
+func edgeManifestTest() string {
+	var b strings.Builder
+	b.WriteString(mockAWS)
+	b.WriteString("run \"manifest\" {\n  command = apply\n  variables {\n" + edgeVariables + "  }\n")
 	cd := "jsondecode(aws_ecs_task_definition.this.container_definitions)[0]"
 	policy := "jsondecode(aws_iam_role_policy.task.policy).Statement"
-	b.WriteString(assert(same("concat("+cd+".environment[*].name, "+cd+".secrets[*].name)", manifest.Edge.Env), "edge environment"))
+	// The variables set every optional variable too (a rotation's keys).
+	b.WriteString(assert(same("concat("+cd+".environment[*].name, "+cd+".secrets[*].name)", append(slices.Clone(manifest.Edge.Env), manifest.Edge.OptionalEnv...)), "edge environment"))
 	b.WriteString(assert(same(cd+".secrets[*].name", manifest.EdgeSecretEnv), "keys from Secrets Manager, never plain environment"))
 	b.WriteString(assert(fmt.Sprintf("aws_lb_listener.this.port == %d && aws_lb_listener.this.protocol == \"TCP\" && aws_lb_target_group.this.port == %d", manifest.DevicePort, manifest.DevicePort), "device port"))
 	b.WriteString(assert(fmt.Sprintf("aws_lb_target_group.this.health_check[0].port == \"%d\"", manifest.HealthPort), "health port"))
@@ -130,6 +141,7 @@ func edgeManifestTest() string {
 	b.WriteString(assert(fmt.Sprintf("aws_vpc_security_group_ingress_rule.task_peer.from_port == %d && aws_vpc_security_group_ingress_rule.task_peer.to_port == %d", manifest.PeerPort, manifest.PeerPort), "peer port between tasks"))
 	b.WriteString(assert(fmt.Sprintf("%s.stopTimeout == %d && one([for e in %s.environment : e.value if e.name == %q]) == \"%d\"", cd, manifest.DefaultStopTimeout, cd, manifest.EnvDrainSeconds, manifest.DefaultDrainSecs), "stop timeout and drain"))
 	b.WriteString(assert(same(fmt.Sprintf(`distinct(flatten([for s in %s : s.Action if startswith(s.Action[0], "dynamodb:")]))`, policy), manifest.Edge.TableActions), "edge table actions"))
+	b.WriteString(assert(same(fmt.Sprintf(`distinct(flatten([for s in %s : s.Action if startswith(s.Action[0], "secretsmanager:")]))`, policy), manifest.Edge.SecretActions), "edge secret actions (GroupWise CA bundles)"))
 	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Condition["ForAllValues:StringEquals"]["dynamodb:Attributes"] if startswith(s.Action[0], "dynamodb:")])`, policy), manifest.EdgeUpdatableAttributes), "edge updatable attributes"))
 	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] if startswith(s.Action[0], "dynamodb:")])`, policy), []string{manifest.SessionKeyPrefix + "*"}), "edge leading keys"))
 	var invokes []string
@@ -150,6 +162,10 @@ func writeManifestTests(t *testing.T, work string) {
 		"modules/edge/tests/manifest.tftest.hcl":       edgeManifestTest(),
 		"modules/monitoring/tests/manifest.tftest.hcl": monitoringManifestTest(t, filepath.Join(work, "modules", "monitoring")),
 	}
+	for _, m := range rangeModules {
+		files["modules/"+m.name+"/tests/ranges.tftest.hcl"] = rangesTest(m)
+	}
+	files["modules/pool/tests/ranges.tftest.hcl"] = poolRangesTest()
 	for rel, body := range files {
 		path := filepath.Join(work, rel)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

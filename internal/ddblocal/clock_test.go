@@ -32,7 +32,7 @@ func TestClockOffsetMovesTheTTLProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer proc.Stop()
+	defer proc.Stop() //nolint:errcheck // the test result is what matters
 	db := NewClient(proc.Endpoint())
 	table := aws.String("ttl-offset")
 	if _, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{

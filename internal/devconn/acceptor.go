@@ -27,7 +27,9 @@ type Acceptor struct {
 
 // NewAcceptor returns the gateway side over resp (which holds the gateway
 // key, the DeviceVerifier and the clock-skew window). Options:
-// WithHandshakeTimeout (time for the HELLO to arrive), WithWriteTimeout.
+// WithHandshakeTimeout (time for the HELLO to arrive), WithWriteTimeout,
+// WithFrameTimeout, WithMessageRate and WithAnswerTimeout (for the
+// sessions it returns), WithHelloHook, WithClock.
 func NewAcceptor(resp *devproto.Responder, opts ...Option) (*Acceptor, error) {
 	if resp == nil {
 		return nil, errors.New("devconn: NewAcceptor: nil Responder")
@@ -78,8 +80,10 @@ func (a *Acceptor) accept(ctx context.Context, conn net.Conn, admit AdmitFunc) (
 	if err := writeFrame(ctx, conn, frame, a.o.writeTimeout); err != nil {
 		return nil, fmt.Errorf("devconn: accept: send welcome: %w", err)
 	}
-	s := newSession(conn, tr, a.o.writeTimeout, st)
+	s := newSession(conn, tr, &a.o, st)
 	s.request, s.deviceKey = withoutSecrets(hello.Request), hello.DeviceKey
+	s.answerTimeout = a.o.answerTimeout
+	s.rate = newBucket(a.o.msgRate, a.o.msgBurst, a.o.now)
 	return s, nil
 }
 
@@ -120,6 +124,11 @@ func (a *Acceptor) readHello(ctx context.Context, conn net.Conn) (*devproto.Hell
 		return nil, fmt.Errorf("devconn: accept: read hello: %w", err)
 	}
 	*bp = frame
+	if a.o.helloHook != nil {
+		if err := a.o.helloHook(conn); err != nil {
+			return nil, fmt.Errorf("devconn: accept: %w", err)
+		}
+	}
 	if err := conn.SetReadDeadline(time.Time{}); err != nil {
 		return nil, fmt.Errorf("devconn: accept: %w", err)
 	}

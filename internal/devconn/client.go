@@ -24,7 +24,7 @@ type Client struct {
 
 // NewClient returns a device-side client for the device's key and the
 // provisioned gateway key. Options: WithHandshakeTimeout (the whole login
-// round trip), WithWriteTimeout, WithClock, WithProtocol.
+// round trip), WithWriteTimeout, WithFrameTimeout, WithClock, WithProtocol.
 func NewClient(device devproto.PrivateKey, gateway devproto.PublicKey, opts ...Option) (*Client, error) {
 	o, err := applyOptions(opts)
 	if err != nil {
@@ -124,7 +124,7 @@ func (c *Client) exchange(ctx context.Context, conn net.Conn, req devproto.Reque
 	if err := conn.SetDeadline(time.Time{}); err != nil {
 		return nil, fmt.Errorf("devconn: login: %w", err)
 	}
-	return newSession(conn, tr, c.o.writeTimeout, st), nil
+	return newSession(conn, tr, &c.o, st), nil
 }
 
 func (c *Client) handshakeError(ctx context.Context, err error) error {

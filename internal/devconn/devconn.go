@@ -8,11 +8,22 @@
 // two ciphers, a 2-byte length buffer and a few words; frame buffers come
 // from a pool only while a frame is in flight, and the zstd contexts are
 // shared by the whole process (see devproto).
+//
+// Hostile peers are bounded here, so that every user of a Session is: a
+// frame that has begun must complete within the frame timeout
+// (ErrFrameTimeout); on the gateway, a device's messages pass a token
+// bucket, and a device that breaks the protocol after the handshake (over
+// its rate, a frame over the limit, a bad frame or tag, a message it may
+// not send) is answered PROTOCOL_ERROR where the stream still allows it
+// and cut off, with a *ProtocolError naming the Reason for the caller to
+// count. The Acceptor's WithHelloHook tells the caller when a connection
+// stops being an idle socket, so it can shed idle ones first.
 package devconn
 
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
@@ -30,6 +41,21 @@ const (
 	// DefaultWriteTimeout bounds one frame write; a peer that stops
 	// reading for longer is dropped rather than allowed to pin memory.
 	DefaultWriteTimeout = 10 * time.Second
+	// DefaultFrameTimeout bounds how long the rest of a frame may take
+	// once its first byte has arrived: a peer that declares 16 KiB and
+	// stalls must not hold the reader and a frame buffer for ever. A
+	// whole 64 KiB frame needs only about 50 kbit/s to make it.
+	DefaultFrameTimeout = 10 * time.Second
+	// DefaultMessageRate and DefaultMessageBurst are the token bucket of
+	// messages a device may send on one link (gateway side): far above
+	// what a person types or a client's keepalive needs, far below what a
+	// flood costs in decryption. A device over it is answered
+	// PROTOCOL_ERROR and cut off.
+	DefaultMessageRate  = 20.0
+	DefaultMessageBurst = 100
+	// DefaultAnswerTimeout bounds the PROTOCOL_ERROR the gateway writes to
+	// a device that broke the protocol, before it closes the link.
+	DefaultAnswerTimeout = 2 * time.Second
 )
 
 // Errors.
@@ -37,6 +63,12 @@ var (
 	ErrHandshakeTimeout = errors.New("devconn: handshake deadline passed")
 	ErrRejected         = errors.New("devconn: login refused")
 	ErrClosed           = errors.New("devconn: session closed")
+	// ErrFrameTimeout: a frame began but did not complete within the
+	// frame timeout. The link is closed; the peer may have lost coverage
+	// mid-frame, so this is not a protocol error.
+	ErrFrameTimeout = errors.New("devconn: frame not completed within the frame timeout")
+	// ErrProtocol matches every *ProtocolError.
+	ErrProtocol = errors.New("devconn: peer broke the protocol")
 )
 
 // RejectedError is a login the gateway refused with an authenticated
@@ -68,12 +100,21 @@ type Option func(*options) error
 type options struct {
 	handshakeTimeout time.Duration
 	writeTimeout     time.Duration
+	frameTimeout     time.Duration
+	answerTimeout    time.Duration
+	msgRate          float64 // per second; 0: no limit
+	msgBurst         int
+	helloHook        func(net.Conn) error
 	now              func() time.Time
 	proto            []devproto.Option
 }
 
 func applyOptions(opts []Option) (options, error) {
-	o := options{handshakeTimeout: DefaultHandshakeTimeout, writeTimeout: DefaultWriteTimeout, now: time.Now}
+	o := options{
+		handshakeTimeout: DefaultHandshakeTimeout, writeTimeout: DefaultWriteTimeout,
+		frameTimeout: DefaultFrameTimeout, answerTimeout: DefaultAnswerTimeout,
+		msgRate: DefaultMessageRate, msgBurst: DefaultMessageBurst, now: time.Now,
+	}
 	for _, opt := range opts {
 		if opt == nil {
 			continue
@@ -107,8 +148,62 @@ func WithWriteTimeout(d time.Duration) Option {
 	}
 }
 
+// WithFrameTimeout sets how long the rest of a frame may take once its
+// first byte has arrived (DefaultFrameTimeout), on either side. A frame
+// that misses it closes the link with ErrFrameTimeout.
+func WithFrameTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("devconn: WithFrameTimeout: %v is not positive", d)
+		}
+		o.frameTimeout = d
+		return nil
+	}
+}
+
+// WithMessageRate sets the token bucket of messages a device may send on
+// one link, perSecond on average with bursts of burst (DefaultMessageRate,
+// DefaultMessageBurst); perSecond 0 turns it off. Acceptor only: a frame
+// beyond it is not read; the device is answered PROTOCOL_ERROR and the
+// link closed (a *ProtocolError with ReasonMessageRate).
+func WithMessageRate(perSecond float64, burst int) Option {
+	return func(o *options) error {
+		if perSecond < 0 || (perSecond > 0 && burst < 1) {
+			return fmt.Errorf("devconn: WithMessageRate: %v/s burst %d", perSecond, burst)
+		}
+		o.msgRate, o.msgBurst = perSecond, burst
+		return nil
+	}
+}
+
+// WithAnswerTimeout bounds the PROTOCOL_ERROR an Acceptor's session writes
+// to a device that broke the protocol before it closes the link
+// (DefaultAnswerTimeout).
+func WithAnswerTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("devconn: WithAnswerTimeout: %v is not positive", d)
+		}
+		o.answerTimeout = d
+		return nil
+	}
+}
+
+// WithHelloHook has an Acceptor call hook(conn) as soon as a connection's
+// HELLO has fully arrived, before it is authenticated: from then on the
+// connection is a device's handshake rather than an idle socket (the edge
+// stops counting it as sheddable). An error from hook ends Accept with it,
+// before any cryptography or admission.
+func WithHelloHook(hook func(conn net.Conn) error) Option {
+	return func(o *options) error {
+		o.helloHook = hook
+		return nil
+	}
+}
+
 // WithClock sets the clock a Client stamps LOGIN and RESUME with when the
-// caller leaves Timestamp zero (time.Now by default).
+// caller leaves Timestamp zero, and an Acceptor's message rate runs on
+// (time.Now by default).
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {

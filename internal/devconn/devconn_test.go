@@ -487,5 +487,11 @@ func TestIdleSessionMemory(t *testing.T) {
 	if heap > 8<<10 {
 		t.Errorf("an idle session costs %d B of heap, want under 8 KiB", heap)
 	}
+	// A reader parked in Receive must not keep a grown stack: the edge
+	// holds tens of thousands of them (a stack grown through a handshake
+	// is 16 KiB or more).
+	if stack > 8<<10 {
+		t.Errorf("an idle session's receive goroutine holds %d B of stack, want under 8 KiB", stack)
+	}
 	runtime.KeepAlive(sessions)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/status"
 )
 
 // longAgo is a deadline in the past: setting it wakes a blocked Read or
@@ -22,25 +23,43 @@ var longAgo = time.Unix(1, 0)
 // Receive or Send (other than an invalid message, or a context that ended
 // before any byte moved) closes the session: the byte stream or the nonces
 // can no longer be trusted.
+//
+// Once a frame's first byte has arrived, the rest must arrive within the
+// frame timeout (ErrFrameTimeout). On the gateway, a device that breaks the
+// protocol — a frame over the limit, a bad frame or tag, a message it may
+// not send, more messages than its rate — gets a *ProtocolError: it was
+// answered PROTOCOL_ERROR where an answer was possible, and the link closed.
 type Session struct {
 	conn         net.Conn
 	tr           *devproto.Transport
 	writeTimeout time.Duration
-	accepted     *devproto.ServerStatus
-	request      devproto.Request
-	deviceKey    devproto.PublicKey
+	frameTimeout time.Duration
+	// answerTimeout bounds the PROTOCOL_ERROR answer; 0 on the device,
+	// which has no such message to send.
+	answerTimeout time.Duration
+	accepted      *devproto.ServerStatus
+	request       devproto.Request
+	deviceKey     devproto.PublicKey
 
-	wmu sync.Mutex // guards the send side of tr and writes to conn
+	// wsem is the send side's lock: held (one token) while the send side
+	// of tr and writes to conn are in use. A channel rather than a mutex
+	// so that a Send waiting behind a stuck write honours its context:
+	// the goodbye to a device that stopped reading stays bounded.
+	wsem chan struct{}
 
-	rmu sync.Mutex // guards the receive side of tr, reads from conn and hdr
-	hdr [2]byte
+	rmu  sync.Mutex // guards the receive side of tr, reads from conn, hdr and rate
+	hdr  [2]byte
+	rate bucket
 
 	closeOnce sync.Once
 	closed    chan struct{}
 }
 
-func newSession(conn net.Conn, tr *devproto.Transport, writeTimeout time.Duration, accepted *devproto.ServerStatus) *Session {
-	return &Session{conn: conn, tr: tr, writeTimeout: writeTimeout, accepted: accepted, closed: make(chan struct{})}
+func newSession(conn net.Conn, tr *devproto.Transport, o *options, accepted *devproto.ServerStatus) *Session {
+	return &Session{
+		conn: conn, tr: tr, writeTimeout: o.writeTimeout, frameTimeout: o.frameTimeout, accepted: accepted,
+		wsem: make(chan struct{}, 1), closed: make(chan struct{}),
+	}
 }
 
 // Accepted returns the ACCEPTED status of the login: session id, resume
@@ -81,10 +100,16 @@ func (s *Session) isClosed() bool {
 }
 
 // Send seals m and writes it within the write timeout (or ctx's deadline,
-// if sooner).
+// if sooner). Waiting for another Send to finish counts against ctx too.
 func (s *Session) Send(ctx context.Context, m devproto.Message) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	select {
+	case s.wsem <- struct{}{}:
+	case <-s.closed:
+		return ErrClosed
+	case <-ctx.Done():
+		return fmt.Errorf("devconn: send %v: %w", m.Type(), context.Cause(ctx))
+	}
+	defer func() { <-s.wsem }()
 	if s.isClosed() {
 		return ErrClosed
 	}
@@ -115,15 +140,16 @@ func (s *Session) Receive(ctx context.Context) (devproto.Message, error) {
 		s.Close()
 		return nil, fmt.Errorf("devconn: receive: %w", err)
 	}
-	defer interruptOnDone(ctx, s.conn.SetReadDeadline)()
-	n, err := io.ReadFull(s.conn, s.hdr[:])
-	if err != nil {
-		if n == 0 && ctx.Err() != nil {
+	stop := interruptOnDone(ctx, s.conn.SetReadDeadline)
+	n, err := readSome(s.conn, s.hdr[:])
+	if n == 0 {
+		stop()
+		if ctx.Err() != nil {
 			// Nothing was consumed: the stream is intact and the
 			// caller may try again.
 			return nil, fmt.Errorf("devconn: receive: %w", context.Cause(ctx))
 		}
-		if n == 0 && isTimeout(err) && !deadline.IsZero() && !time.Now().Before(deadline) {
+		if isTimeout(err) && !deadline.IsZero() && !time.Now().Before(deadline) {
 			// The socket deadline (the context's) fired a moment before
 			// the context reports done: the same case as above.
 			return nil, fmt.Errorf("devconn: receive: %w", context.DeadlineExceeded)
@@ -131,27 +157,106 @@ func (s *Session) Receive(ctx context.Context) (devproto.Message, error) {
 		s.Close()
 		return nil, s.readError(err)
 	}
-	m, err := s.readRest()
-	if err != nil {
-		s.Close()
-		return nil, s.readError(err)
+	m, err := s.readFrame(ctx, deadline, n, err)
+	stop()
+	if err == nil {
+		return m, nil
 	}
-	return m, nil
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		s.answer(ctx, pe)
+	}
+	s.Close()
+	return nil, s.readError(err)
 }
 
-func (s *Session) readRest() (devproto.Message, error) {
+// readFrame reads the rest of a frame whose first n bytes of header are in
+// hdr (err is what that read returned) and opens it.
+func (s *Session) readFrame(ctx context.Context, deadline time.Time, n int, err error) (devproto.Message, error) {
+	// A frame has begun: the rest must arrive within the frame timeout
+	// (or the context's deadline, if sooner).
+	frameDeadline := time.Now().Add(s.frameTimeout)
+	byFrame := deadline.IsZero() || frameDeadline.Before(deadline)
+	if byFrame {
+		if err := s.conn.SetReadDeadline(frameDeadline); err != nil {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			// The context ended while the deadline was being moved: its
+			// interruption may have been overwritten.
+			_ = s.conn.SetReadDeadline(longAgo)
+		}
+	}
+	if err == nil && n < len(s.hdr) {
+		_, err = io.ReadFull(s.conn, s.hdr[n:])
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF // the frame had begun
+	}
+	if err != nil {
+		return nil, s.frameReadError(ctx, byFrame, err)
+	}
+	// The rate is charged before the frame is read or decrypted, so a
+	// flood costs the gateway no more than its burst in cryptography.
+	if !s.rate.allow() {
+		return nil, &ProtocolError{Reason: ReasonMessageRate, Err: errMessageRate, answerable: true}
+	}
 	size, err := devproto.FrameLength(s.hdr, s.tr.MaxFrameSize())
 	if err != nil {
-		return nil, err
+		reason := ReasonBadFrame
+		if errors.Is(err, devproto.ErrFrameTooLarge) {
+			reason = ReasonFrameTooLarge
+		}
+		return nil, &ProtocolError{Reason: reason, Err: err, answerable: true}
 	}
 	bp := getBuf()
 	defer putBuf(bp)
 	frame, err := devproto.ReadFrameBody(s.conn, *bp, s.hdr, size)
 	if err != nil {
-		return nil, err
+		return nil, s.frameReadError(ctx, byFrame, err)
 	}
 	*bp = frame
-	return s.tr.Open(frame)
+	m, err := s.tr.Open(frame)
+	if err != nil {
+		if r, answerable, ok := classify(err); ok {
+			return nil, &ProtocolError{Reason: r, Err: err, answerable: answerable}
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// frameReadError names a read that failed inside a frame by the frame
+// timeout. One the caller's context interrupted stays a plain stream
+// failure, not the context's error: bytes were consumed, so the session
+// is closed and must not look like an idle wait worth repeating.
+func (s *Session) frameReadError(ctx context.Context, byFrame bool, err error) error {
+	if byFrame && isTimeout(err) && ctx.Err() == nil {
+		return fmt.Errorf("%w: %w", ErrFrameTimeout, err)
+	}
+	return err
+}
+
+// answer tells the device PROTOCOL_ERROR, within the answer timeout, when
+// this is the gateway's side and the stream still allows it (it does not
+// after a failed tag). It records the outcome in pe.
+func (s *Session) answer(ctx context.Context, pe *ProtocolError) {
+	if s.answerTimeout <= 0 || !pe.answerable {
+		return
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.answerTimeout)
+	defer cancel()
+	pe.Answered = s.Send(actx, &devproto.ServerStatus{Code: status.ProtocolError, Message: status.ProtocolError.Text()}) == nil
+}
+
+// readSome reads into b until at least one byte arrived or the read fails.
+func readSome(r io.Reader, b []byte) (int, error) {
+	for {
+		n, err := r.Read(b)
+		if n > 0 || err != nil {
+			return n, err
+		}
+	}
 }
 
 func (s *Session) readError(err error) error {

@@ -121,9 +121,86 @@ func decompress(dst, scratch, src []byte) (out, scratchOut []byte, err error) {
 		return dst, scratch, err
 	}
 	scratch = append(append(scratch[:0], zstdMagic...), src...)
+	size, err := checkFrame(scratch)
+	if err != nil {
+		return dst, scratch, err
+	}
+	n := len(dst)
 	out, err = c.dec.DecodeAll(scratch, dst)
 	if err != nil {
 		return dst, scratch, fmt.Errorf("%w: zstd: %w", ErrMalformed, err)
 	}
+	if size != unknownSize && uint64(len(out)-n) != size {
+		return dst, scratch, fmt.Errorf("%w: zstd: %d bytes decoded, the frame header says %d", ErrMalformed, len(out)-n, size)
+	}
 	return out, scratch, nil
+}
+
+// zstd block types (RFC 8878, 3.1.1.2.2).
+const (
+	blockRaw        = 0
+	blockRLE        = 1
+	blockCompressed = 2
+)
+
+// unknownSize is checkFrame's answer for a frame without a content size.
+const unknownSize = ^uint64(0)
+
+// checkFrame checks that src, magic restored, is exactly one zstd frame of
+// the shape protocol version 1 allows, and returns its declared content
+// size (unknownSize when the header has none). The decoder alone would
+// accept more (concatenated and skippable frames), and a wire format that
+// is accepted in shapes nobody wrote down is one an implementer must guess
+// at. The content size stays optional because common encoders omit it for
+// small inputs (klauspost/compress below 256 bytes outside a single
+// segment); a frame that declares one over the limit is refused from its
+// header, and one without is cut off by the decoder's memory limit. The
+// walk reads only the 3-byte block headers.
+func checkFrame(src []byte) (uint64, error) {
+	var h zstd.Header
+	if err := h.Decode(src); err != nil {
+		return 0, fmt.Errorf("%w: zstd frame header: %w", ErrMalformed, err)
+	}
+	switch {
+	case h.Skippable:
+		return 0, fmt.Errorf("%w: zstd skippable frame", ErrMalformed)
+	case h.DictionaryID != 0:
+		return 0, fmt.Errorf("%w: zstd dictionary id %d (only the built-in raw dictionary, id absent or 0)", ErrMalformed, h.DictionaryID)
+	case h.HasFCS && h.FrameContentSize > maxBodyLen:
+		return 0, fmt.Errorf("%w: zstd content size %d over %d", ErrMalformed, h.FrameContentSize, maxBodyLen)
+	}
+	p := src[h.HeaderSize:]
+	for last := false; !last; {
+		if len(p) < 3 {
+			return 0, fmt.Errorf("%w: zstd block header cut short", ErrMalformed)
+		}
+		bh := uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16
+		p = p[3:]
+		last = bh&1 != 0
+		n := int(bh >> 3)
+		switch (bh >> 1) & 3 {
+		case blockRaw, blockCompressed:
+		case blockRLE:
+			n = 1
+		default:
+			return 0, fmt.Errorf("%w: zstd reserved block type", ErrMalformed)
+		}
+		if len(p) < n {
+			return 0, fmt.Errorf("%w: zstd block cut short", ErrMalformed)
+		}
+		p = p[n:]
+	}
+	if h.HasCheckSum {
+		if len(p) < 4 {
+			return 0, fmt.Errorf("%w: zstd checksum cut short", ErrMalformed)
+		}
+		p = p[4:]
+	}
+	if len(p) != 0 {
+		return 0, fmt.Errorf("%w: %d bytes after the zstd frame", ErrMalformed, len(p))
+	}
+	if !h.HasFCS {
+		return unknownSize, nil
+	}
+	return h.FrameContentSize, nil
 }

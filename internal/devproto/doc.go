@@ -50,12 +50,14 @@
 //	┌───────┬──────────────────────────────┬─────────────────────────────┐
 //	│ flags │ secret section (if flagged)  │ message body (zstd or raw)  │
 //	└───────┴──────────────────────────────┴─────────────────────────────┘
-//	secret section: len (1 byte) │ secret │ zero padding to a multiple of 16
+//	secret section: len (1 byte) │ secret │ zeros padding the secret (not
+//	                the section) to a multiple of 16: 1 + roundup16(len) bytes
 //	message body:   type (1 byte) │ fields of that type
 //
 // The same payload encoding is the Noise payload of HELLO and WELCOME.
 // See docs/device-protocol.md for the field tables and the security
-// reasoning.
+// reasoning, and testdata/vectors for a LOGIN, a WELCOME and a RESUME byte
+// for byte.
 package devproto
 
 import "time"

@@ -134,10 +134,25 @@ func StatusFor(err error) status.Code {
 	return status.ServerBusy
 }
 
+// The texts the gateway sends in place of a status's own text
+// (status.Code.Text) in the two cases where that text would mislead the
+// device's user. Together with the status texts they are every text a
+// SERVER_STATUS can carry (docs/device-protocol.md lists them all, and a
+// test holds the document to this list). A device decides on the code; the
+// text is for display.
+const (
+	// ClockSkewText comes with PROTOCOL_ERROR when the device clock is
+	// outside the skew window: only the device's user can fix that, so the
+	// text says how.
+	ClockSkewText = "Device clock is wrong; set the date and time and try again"
+	// LogoutText comes with LOGGED_OUT when it acknowledges the device's
+	// own LOGOUT (the status's text speaks of inactivity).
+	LogoutText = "Logged out"
+)
+
 // RejectStatus builds the SERVER_STATUS that refuses a hello for err. The
-// message is a fixed text chosen here, never err's text, so nothing internal
-// reaches the device; a clock-skew refusal says so, because only the device's
-// user can fix it.
+// message is the status's fixed text, or ClockSkewText, never err's text,
+// so nothing internal reaches the device.
 func RejectStatus(err error) *ServerStatus {
 	code := StatusFor(err)
 	if code == status.Accepted {
@@ -145,14 +160,11 @@ func RejectStatus(err error) *ServerStatus {
 	}
 	st := &ServerStatus{Code: code, Message: code.Text()}
 	var se *StatusError
-	var skew *SkewError
 	switch {
 	case errors.As(err, &se):
 		st.RetryAfter = se.RetryAfter
-	case errors.As(err, &skew):
-		st.Message = "Device clock is wrong; set the date and time and try again"
-	case errors.Is(err, ErrUnsupportedVersion):
-		st.Message = "Unsupported client version"
+	case errors.Is(err, ErrClockSkew):
+		st.Message = ClockSkewText
 	}
 	return st
 }

@@ -28,3 +28,21 @@ func SealRawForTest(t *Transport, plain []byte) []byte {
 
 // EncodePayloadForTest exposes the payload encoder.
 func EncodePayloadForTest(m Message) ([]byte, error) { return appendPayload(nil, m) }
+
+// DecodePayloadForTest exposes the payload decoder.
+func DecodePayloadForTest(p []byte) (Message, error) { return decodePayload(p) }
+
+// PayloadBodyForTest returns the message body of a payload (type byte and
+// fields), decompressed when the payload says it is compressed.
+func PayloadBodyForTest(p []byte) ([]byte, error) {
+	flags, rest := p[0], p[1:]
+	if flags&flagSecret != 0 {
+		n := int(rest[0])
+		rest = rest[1+n+paddingFor(n):]
+	}
+	if flags&flagCompressed == 0 {
+		return rest, nil
+	}
+	out, _, err := decompress(nil, nil, rest)
+	return out, err
+}

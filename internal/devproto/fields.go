@@ -36,6 +36,15 @@ func (w *fieldWriter) str(field, s string, minLen, maxLen int) {
 	w.b = append(w.b, s...)
 }
 
+// deviceID appends a device id: a str whose bytes are all deviceIDChar.
+func (w *fieldWriter) deviceID(field, id string) {
+	if CheckDeviceID(id) != nil {
+		w.fail(field)
+		return
+	}
+	w.str(field, id, 1, MaxDeviceIDLen)
+}
+
 func (w *fieldWriter) uvarint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 
 func (w *fieldWriter) time(field string, t time.Time) {
@@ -119,6 +128,15 @@ func (r *fieldReader) str(field string, minLen, maxLen int) string {
 	return string(s)
 }
 
+func (r *fieldReader) deviceID(field string) string {
+	id := r.str(field, 1, MaxDeviceIDLen)
+	if r.err == nil && CheckDeviceID(id) != nil {
+		r.fail(field)
+		return ""
+	}
+	return id
+}
+
 func (r *fieldReader) time(field string) time.Time {
 	if r.err != nil {
 		return time.Time{}
@@ -150,7 +168,7 @@ func (r *fieldReader) duration(field string) time.Duration {
 
 func (m *Login) appendFields(dst []byte) ([]byte, error) {
 	w := fieldWriter{b: dst, t: TypeLogin}
-	w.str("DeviceID", m.DeviceID, 1, MaxDeviceIDLen)
+	w.deviceID("DeviceID", m.DeviceID)
 	w.str("UserID", m.UserID, 1, MaxUserIDLen)
 	w.str("ClientVersion", m.ClientVersion, 0, MaxClientVersionLen)
 	w.time("Timestamp", m.Timestamp)
@@ -164,7 +182,7 @@ func (m *Login) secret() []byte { return []byte(m.Password) }
 
 func (m *Login) decodeFields(b, secret []byte) error {
 	r := fieldReader{b: b, t: TypeLogin}
-	m.DeviceID = r.str("DeviceID", 1, MaxDeviceIDLen)
+	m.DeviceID = r.deviceID("DeviceID")
 	m.UserID = r.str("UserID", 1, MaxUserIDLen)
 	m.ClientVersion = r.str("ClientVersion", 0, MaxClientVersionLen)
 	m.Timestamp = r.time("Timestamp")
@@ -178,7 +196,7 @@ func (m *Login) decodeFields(b, secret []byte) error {
 
 func (m *Resume) appendFields(dst []byte) ([]byte, error) {
 	w := fieldWriter{b: dst, t: TypeResume}
-	w.str("DeviceID", m.DeviceID, 1, MaxDeviceIDLen)
+	w.deviceID("DeviceID", m.DeviceID)
 	w.str("SessionID", m.SessionID, 1, MaxSessionIDLen)
 	w.time("Timestamp", m.Timestamp)
 	if m.Token.IsZero() {
@@ -191,7 +209,7 @@ func (m *Resume) secret() []byte { return m.Token[:] }
 
 func (m *Resume) decodeFields(b, secret []byte) error {
 	r := fieldReader{b: b, t: TypeResume}
-	m.DeviceID = r.str("DeviceID", 1, MaxDeviceIDLen)
+	m.DeviceID = r.deviceID("DeviceID")
 	m.SessionID = r.str("SessionID", 1, MaxSessionIDLen)
 	m.Timestamp = r.time("Timestamp")
 	if len(secret) != TokenLen {

@@ -67,6 +67,36 @@ const (
 	MaxDuration = 7 * 24 * time.Hour
 )
 
+// ErrInvalidDeviceID reports a device id outside the protocol's limits.
+var ErrInvalidDeviceID = errors.New("devproto: invalid device id")
+
+// CheckDeviceID reports whether id can name a device on the wire: 1 to
+// MaxDeviceIDLen bytes, each an ASCII letter or digit or one of ". _ - : @".
+// The id is chosen by whoever provisions the device (`collabgw admin device
+// register ID`) and bound there to one user and one public key; it is not
+// derived from the key. The narrow alphabet keeps ids that look alike from
+// being different ids (no Unicode, no spaces or control characters), and
+// keeps them safe in logs, metrics and table keys.
+func CheckDeviceID(id string) error {
+	if len(id) < 1 || len(id) > MaxDeviceIDLen {
+		return fmt.Errorf("%w: %d bytes, want 1 to %d", ErrInvalidDeviceID, len(id), MaxDeviceIDLen)
+	}
+	for i := range len(id) {
+		if !deviceIDChar(id[i]) {
+			return fmt.Errorf("%w: byte %#x at %d; allowed: A-Z a-z 0-9 . _ - : @", ErrInvalidDeviceID, id[i], i)
+		}
+	}
+	return nil
+}
+
+func deviceIDChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return c == '.' || c == '_' || c == '-' || c == ':' || c == '@'
+}
+
 // ErrInvalidMessage reports a message that cannot be encoded: a field empty,
 // too long, not UTF-8, or out of range.
 var ErrInvalidMessage = errors.New("devproto: invalid message")

@@ -84,6 +84,10 @@ func TestEncodeRefuses(t *testing.T) {
 		field string
 	}{
 		{"login without device", &Login{UserID: "u", Password: "p", Timestamp: testTime}, "DeviceID"},
+		{"device id with a space", &Login{DeviceID: "my phone", UserID: "u", Password: "p", Timestamp: testTime}, "DeviceID"},
+		{"device id not ASCII", &Login{DeviceID: "téléphone", UserID: "u", Password: "p", Timestamp: testTime}, "DeviceID"},
+		{"device id too long", &Resume{DeviceID: strings.Repeat("d", MaxDeviceIDLen+1), SessionID: "s", Token: ResumeToken{1}, Timestamp: testTime}, "DeviceID"},
+		{"resume device id with a slash", &Resume{DeviceID: "a/b", SessionID: "s", Token: ResumeToken{1}, Timestamp: testTime}, "DeviceID"},
 		{"login without password", &Login{DeviceID: "d", UserID: "u", Timestamp: testTime}, "Password"},
 		{"login without timestamp", &Login{DeviceID: "d", UserID: "u", Password: "p"}, "Timestamp"},
 		{"login with an overlong password", &Login{DeviceID: "d", UserID: "u", Password: Password(strings.Repeat("p", MaxPasswordLen+1)), Timestamp: testTime}, "Password"},
@@ -130,6 +134,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"presence out of range", []byte{0, byte(TypeStatus), 9, 0}, ErrMalformed},
 		{"status code undefined", []byte{0, byte(TypeServerStatus), 99, 0, 0, 0, 0}, ErrMalformed},
 		{"login without password", []byte{0, byte(TypeLogin), 1, 'd', 1, 'u', 0, 0, 0, 0, 0, 0, 0, 0, 1}, ErrMalformed},
+		{"device id with a space", []byte{0, byte(TypeResume), 3, 'a', ' ', 'b', 1, 's', 0, 0, 0, 0, 0, 0, 0, 1}, ErrMalformed},
 		{"time of zero", []byte{0, byte(TypeReceiveIM), 1, 'a', 1, 'b', 0, 0, 0, 0, 0, 0, 0, 0}, ErrMalformed},
 	}
 	for _, tt := range tests {
@@ -137,6 +142,35 @@ func TestDecodeRefuses(t *testing.T) {
 			m, err := decodePayload(tt.payload)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("decode = %#v, %v; want %v", m, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckDeviceID(t *testing.T) {
+	tests := []struct {
+		id string
+		ok bool
+	}{
+		{"device0001", true},
+		{"android-7f3c9a2b", true},
+		{"jsmith@example.com:phone_2.1", true},
+		{"A", true},
+		{strings.Repeat("x", MaxDeviceIDLen), true},
+		{"", false},
+		{strings.Repeat("x", MaxDeviceIDLen+1), false},
+		{"my phone", false},
+		{"phone\n", false},
+		{"ph\x00one", false},
+		{"a/b", false},
+		{"téléphone", false},
+		{"ｄｅｖｉｃｅ", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			err := CheckDeviceID(tt.id)
+			if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalidDeviceID)) {
+				t.Fatalf("CheckDeviceID(%q) = %v, want ok=%v", tt.id, err, tt.ok)
 			}
 		})
 	}

@@ -8,7 +8,8 @@
 // # Protocol flow (one login)
 //
 //	device            edge                                 Lambda / DynamoDB      GroupWise
-//	  │ TCP connect    │ conn cap, per-address rate            │                     │
+//	  │ TCP connect    │ conn cap (sheds silent handshakes),   │                     │
+//	  │                │ per-address rate                      │                     │
 //	  │ HELLO(LOGIN) ─▶│ Noise IK (devconn), skew, per-device  │                     │
 //	  │                │ rate ─── authorize(request id, key,   │                     │
 //	  │                │         timestamp, token hash) ─────▶ │ device, permission, │

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/gwclient"
@@ -135,6 +136,12 @@ type testEdge struct {
 
 func newTestEdge(t *testing.T, simOpts []gwsim.Option, opts ...Option) *testEdge {
 	t.Helper()
+	return newTestEdgeWithKey(t, testKey(t, 0), simOpts, opts...)
+}
+
+// newTestEdgeWithKey is newTestEdge with the gateway key gwKey.
+func newTestEdgeWithKey(t *testing.T, gwKey devproto.PrivateKey, simOpts []gwsim.Option, opts ...Option) *testEdge {
+	t.Helper()
 	sim, err := gwsim.New(append([]gwsim.Option{gwsim.WithDemoUsers(20)}, simOpts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +158,6 @@ func newTestEdge(t *testing.T, simOpts []gwsim.Option, opts ...Option) *testEdge
 	p, _ := strconv.Atoi(port)
 	fn := &fakeFunctions{target: lambdaapi.GroupWise{Host: host, Port: p, CARef: ca}, refuse: map[string]status.Code{}}
 	leases := &fakeLeases{}
-	gwKey := testKey(t, 0)
 	gwPub, _ := gwKey.Public()
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
@@ -224,7 +230,7 @@ func (e *testEdge) device(i int) *device {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return &device{t: e.t, e: e, id: fmt.Sprintf("device%04d", i), user: fmt.Sprintf("user%04d", i), client: c}
+	return &device{t: e.t, e: e, id: demo.DeviceID(i), user: demo.UserID(i), client: c}
 }
 
 // login logs in and returns the status code (ACCEPTED keeps the session).

@@ -28,27 +28,21 @@ const internalRetryAfter = 2 * time.Second
 // attempt is what an admission decided, for the connection that carries it.
 type attempt struct {
 	resume  bool
+	keyUsed string   // during a key rotation: "current" or "next" gateway key
 	session *session // the admitted or resumed session; nil when refused
 	gen     uint64   // the session's link generation this connection may attach as
 }
 
 // serveConn runs one device connection: the handshake and admission, then,
 // once admitted, the session's reader until the link ends.
-func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
+func (s *Server) serveConn(ctx context.Context, conn net.Conn, slot *connSlot) {
 	reading := false
 	defer func() {
 		if !reading {
-			s.connDone()
+			s.connDone(slot)
 		}
 	}()
 	ip := remoteIP(conn.RemoteAddr())
-	if s.addrRate != nil {
-		if ok, _ := s.addrRate.Allow(ip, s.cfg.now()); !ok {
-			s.met.inc(dropAddrRate)
-			conn.Close()
-			return
-		}
-	}
 	var att attempt
 	link, err := s.acceptor.Accept(ctx, conn, func(ctx context.Context, h *devproto.Hello) *devproto.ServerStatus {
 		start := s.cfg.now()
@@ -68,6 +62,8 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 			// Admitted, but the WELCOME could not be written: the device
 			// did not learn its token.
 			att.session.welcomeFailed(att.gen, err)
+		case s.connCap.wasShed(slot):
+			// Counted when it was shed.
 		default:
 			s.met.inc(dropHandshake)
 			s.cfg.log.Debug("handshake failed", "addr", ip, "err", err)
@@ -83,7 +79,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	// hours. A fresh one parks in Receive with a few KiB.
 	reading = true
 	go func() {
-		defer s.connDone()
+		defer s.connDone(slot)
 		att.session.readLoop(link)
 	}()
 }
@@ -98,6 +94,16 @@ func (s *Server) admit(ctx context.Context, h *devproto.Hello, ip string, att *a
 	defer s.logins.Done()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.loginTimeout)
 	defer cancel()
+	if s.cfg.nextGatewayKey != nil {
+		// During a key rotation, count (and log) which key devices hold,
+		// so operators see when the old one is no longer used.
+		att.keyUsed = "current"
+		c := evHelloCurrentKey
+		if h.NextKey {
+			att.keyUsed, c = "next", evHelloNextKey
+		}
+		s.met.inc(c)
+	}
 	switch r := h.Request.(type) {
 	case *devproto.Login:
 		return s.admitLogin(ctx, h.DeviceKey, r, ip, att)
@@ -123,6 +129,9 @@ func (s *Server) admitLogin(ctx context.Context, key devproto.PublicKey, l *devp
 	start := time.Now()
 	reqID := uuid.NewString()
 	log := s.cfg.log.With("request", reqID, "device", l.DeviceID, "user", l.UserID, "addr", ip)
+	if att.keyUsed != "" {
+		log = log.With("gatewayKey", att.keyUsed)
+	}
 	token, err := devproto.NewResumeToken(nil)
 	if err != nil {
 		log.Error("login: resume token", "session", "", "err", err)

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/metrics"
 	"github.com/collabgw/collabgw/internal/status"
 )
@@ -20,6 +21,15 @@ const (
 	dropHandshake                        // a HELLO that never arrived or did not authenticate
 	dropQueueFull                        // a message for a device whose queue was full
 	dropDraining                         // a login that arrived while draining
+	dropHandshakeShed                    // a handshake still waiting for its HELLO, closed at the cap for a newer connection
+	dropFrameTimeout                     // a device frame begun and not completed within the frame timeout (link closed)
+	dropMessageRate                      // a device over its message rate (session ended)
+	dropFrameTooLarge                    // a device frame over the size limit (session ended)
+	dropBadFrame                         // a malformed device frame: empty, wrong kind, short ciphertext (session ended)
+	dropFrameAuth                        // a device frame that failed authentication (session ended)
+	dropUnknownMessage                   // an unknown message type from a device (session ended)
+	dropUnexpectedMessage                // a message a device may not send (session ended)
+	dropMalformedMessage                 // a device message that did not decode (session ended)
 	evGone                               // a session a renewal reported gone
 	evGraceExpired                       // a dropped device that did not resume in time
 	evGroupWiseLost                      // a GroupWise connection that ended under a session
@@ -27,22 +37,29 @@ const (
 	evDeviceDropped                      // a device link that ended without LOGOUT
 	evLogout                             // a device that logged out
 	evDrained                            // a session ended by the drain at shutdown
+	evProtocolError                      // a session ended because its device broke the protocol
 	evReleaseFailed                      // a release the function did not confirm (the sweep frees it)
 	evStatusWrite                        // a status-time write to the store
 	evStoreWriteFailed                   // a lease, status, coverage or connectivity write that failed
 	evIMToGroupWise                      // SEND_IM relayed
 	evIMToGroupWiseFailed                // SEND_IM that GroupWise refused
 	evIMToDevice                         // RECEIVE_IM written to a device
+	evHelloCurrentKey                    // during a key rotation, a verified hello for the current gateway key
+	evHelloNextKey                       // during a key rotation, a verified hello for the next gateway key
 	numCounters
 )
 
 var counterNames = [numCounters]string{
 	dropConnCap: "DropConnCap", dropAcceptError: "DropAcceptError", dropAddrRate: "DropAddrRate", dropHandshake: "DropHandshake",
-	dropQueueFull: "DropQueueFull", dropDraining: "DropDraining",
-	evGone: "SessionGone", evGraceExpired: "GraceExpired", evGroupWiseLost: "GroupWiseLost",
+	dropQueueFull: "DropQueueFull", dropDraining: "DropDraining", dropHandshakeShed: "DropHandshakeShed",
+	dropFrameTimeout: "DropFrameTimeout", dropMessageRate: "DropMessageRate", dropFrameTooLarge: "DropFrameTooLarge",
+	dropBadFrame: "DropBadFrame", dropFrameAuth: "DropFrameAuth", dropUnknownMessage: "DropUnknownMessage",
+	dropUnexpectedMessage: "DropUnexpectedMessage", dropMalformedMessage: "DropMalformedMessage",
+	evGone: "SessionGone", evGraceExpired: "GraceExpired", evGroupWiseLost: "GroupWiseLost", evProtocolError: "ProtocolError",
 	evSignedOnElsewhere: "SignedOnElsewhere", evDeviceDropped: "DeviceDropped", evLogout: "Logout", evDrained: "Drained",
 	evReleaseFailed: "ReleaseFailed", evStatusWrite: "StatusWrite", evStoreWriteFailed: "StoreWriteFailed",
 	evIMToGroupWise: "IMToGroupWise", evIMToGroupWiseFailed: "IMToGroupWiseFailed", evIMToDevice: "IMToDevice",
+	evHelloCurrentKey: "HelloCurrentKey", evHelloNextKey: "HelloNextKey",
 }
 
 // maxStatus sizes the per-status arrays; status codes are small and stable.
@@ -75,14 +92,17 @@ func (m *tally) login(code status.Code, resume bool) {
 
 // Stats is a snapshot of the edge's counters, served as JSON on /stats.
 type Stats struct {
-	Connections int64            `json:"connections"`
-	Sessions    int64            `json:"sessions"`
-	Detached    int64            `json:"detached"`
-	Draining    bool             `json:"draining"`
-	Logins      map[string]int64 `json:"logins"`  // by status name
-	Resumes     map[string]int64 `json:"resumes"` // by status name
-	Events      map[string]int64 `json:"events"`  // drops and lifecycle events by name
-	Memory      MemoryStats      `json:"memory"`
+	Connections int64 `json:"connections"`
+	// WaitingForHello counts the connections that have not yet sent a
+	// whole HELLO: the ones shed first at the connection cap.
+	WaitingForHello int64            `json:"waitingForHello"`
+	Sessions        int64            `json:"sessions"`
+	Detached        int64            `json:"detached"`
+	Draining        bool             `json:"draining"`
+	Logins          map[string]int64 `json:"logins"`  // by status name
+	Resumes         map[string]int64 `json:"resumes"` // by status name
+	Events          map[string]int64 `json:"events"`  // drops and lifecycle events by name
+	Memory          MemoryStats      `json:"memory"`
 }
 
 func (m *tally) snapshot() Stats {
@@ -112,10 +132,23 @@ var (
 	rejectReasons = map[counter]string{
 		dropConnCap: "conn_cap", dropAcceptError: "accept_error", dropAddrRate: "addr_rate",
 		dropHandshake: "handshake", dropQueueFull: "queue_full", dropDraining: "draining",
+		dropHandshakeShed: "handshake_shed", dropFrameTimeout: "frame_timeout",
+		dropMessageRate: "message_rate", dropFrameTooLarge: "frame_too_large", dropBadFrame: "bad_frame",
+		dropFrameAuth: "frame_auth", dropUnknownMessage: "unknown_message",
+		dropUnexpectedMessage: "unexpected_message", dropMalformedMessage: "malformed_message",
 	}
 	endReasons = map[counter]string{
 		evGone: "gone", evGraceExpired: "grace_expired", evGroupWiseLost: "groupwise_lost",
 		evSignedOnElsewhere: "signed_on_elsewhere", evLogout: "logout", evDrained: "drained",
+		evProtocolError: "protocol_error",
+	}
+	// protocolCounters counts each devconn.Reason; their reject reasons
+	// are the Reason's own names (a test holds them equal).
+	protocolCounters = map[devconn.Reason]counter{
+		devconn.ReasonMessageRate: dropMessageRate, devconn.ReasonFrameTooLarge: dropFrameTooLarge,
+		devconn.ReasonBadFrame: dropBadFrame, devconn.ReasonFrameAuth: dropFrameAuth,
+		devconn.ReasonUnknownMessage: dropUnknownMessage, devconn.ReasonUnexpectedMessage: dropUnexpectedMessage,
+		devconn.ReasonMalformedMessage: dropMalformedMessage,
 	}
 )
 

@@ -9,19 +9,22 @@ import (
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/manifest"
 	"github.com/collabgw/collabgw/internal/metrics"
 )
 
 // Defaults of the options.
 const (
 	// DefaultMaxConns caps open device connections (held sessions in
-	// coverage plus handshakes): past it new connections are closed at once.
-	DefaultMaxConns = 50_000
+	// coverage plus handshakes): at it, a new connection takes the slot of
+	// the oldest one still waiting for its HELLO, and is closed at once
+	// only when none waits.
+	DefaultMaxConns = manifest.DefaultMaxConnections
 	// DefaultAddrRate and DefaultAddrBurst limit new connections per source
 	// address. A HELLO costs the edge two X25519 operations before it knows
 	// who sent it, so this limit is what protects the CPU (design §5).
-	DefaultAddrRate  = 20.0
-	DefaultAddrBurst = 40
+	DefaultAddrRate  = float64(manifest.DefaultAddrLoginRate)
+	DefaultAddrBurst = 2 * manifest.DefaultAddrLoginRate
 	// DefaultDeviceRate and DefaultDeviceBurst limit logins per device id:
 	// a device retrying in a loop gets RATE_LIMITED with a retry delay.
 	DefaultDeviceRate  = 0.5
@@ -34,7 +37,7 @@ const (
 	DefaultLoginTimeout = 8 * time.Second
 	// DefaultCoverageGrace is how long a session whose device dropped keeps
 	// its GroupWise connection and queues IMs, waiting for a RESUME.
-	DefaultCoverageGrace = 2 * time.Minute
+	DefaultCoverageGrace = manifest.DefaultCoverageGraceSeconds * time.Second
 	// DefaultQueueLimit bounds the messages queued for one device; beyond
 	// it new ones are dropped and counted.
 	DefaultQueueLimit = 64
@@ -47,7 +50,7 @@ const (
 	MinStatusWriteInterval = time.Second
 	// DefaultDrainTimeout bounds Run's drain after its context ends; the
 	// manifest's ECS stop timeout (30 s) leaves room after it.
-	DefaultDrainTimeout = 25 * time.Second
+	DefaultDrainTimeout = manifest.DefaultDrainSecs * time.Second
 	// DefaultReleaseConcurrency bounds parallel release calls in a drain.
 	DefaultReleaseConcurrency = 32
 	// DefaultGoodbyeTimeout bounds the last SERVER_STATUS written to a
@@ -92,8 +95,12 @@ type config struct {
 	tcpKeepAlive        time.Duration
 	handshakeTimeout    time.Duration
 	writeTimeout        time.Duration
+	frameTimeout        time.Duration
+	messageRate         float64
+	messageBurst        int
 	maxClockSkew        time.Duration
 	edgeAddr            string
+	nextGatewayKey      *devproto.PrivateKey // during a key rotation
 }
 
 func defaultConfig() config {
@@ -117,6 +124,9 @@ func defaultConfig() config {
 		tcpKeepAlive:        DefaultTCPKeepAlive,
 		handshakeTimeout:    devconn.DefaultHandshakeTimeout,
 		writeTimeout:        devconn.DefaultWriteTimeout,
+		frameTimeout:        devconn.DefaultFrameTimeout,
+		messageRate:         devconn.DefaultMessageRate,
+		messageBurst:        devconn.DefaultMessageBurst,
 		maxClockSkew:        devproto.DefaultMaxClockSkew,
 	}
 }
@@ -181,7 +191,8 @@ func WithHeartbeat(d time.Duration) Option {
 	return durationOption("heartbeat", d, func(c *config) *time.Duration { return &c.heartbeat })
 }
 
-// WithMaxConns caps open device connections (DefaultMaxConns).
+// WithMaxConns caps open device connections (DefaultMaxConns); at the cap
+// the oldest connection still waiting for its HELLO is shed first.
 func WithMaxConns(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
@@ -259,9 +270,42 @@ func WithWriteTimeout(d time.Duration) Option {
 	return durationOption("write timeout", d, func(c *config) *time.Duration { return &c.writeTimeout })
 }
 
+// WithFrameTimeout sets how long the rest of a device frame may take once
+// its first byte arrived (devconn.DefaultFrameTimeout). A stalled frame
+// closes the link as a coverage loss, counted as DropFrameTimeout.
+func WithFrameTimeout(d time.Duration) Option {
+	return durationOption("frame timeout", d, func(c *config) *time.Duration { return &c.frameTimeout })
+}
+
+// WithMessageRate sets the token bucket of messages one device link may
+// send (devconn.DefaultMessageRate, devconn.DefaultMessageBurst); 0 turns
+// it off. A device over it is told PROTOCOL_ERROR and its session ends.
+func WithMessageRate(perSecond float64, burst int) Option {
+	return func(c *config) error {
+		if perSecond < 0 || (perSecond > 0 && burst < 1) {
+			return fmt.Errorf("%w: message rate %v/s burst %d", ErrBadOption, perSecond, burst)
+		}
+		c.messageRate, c.messageBurst = perSecond, burst
+		return nil
+	}
+}
+
 // WithMaxClockSkew sets how far a device clock may be from the edge's.
 func WithMaxClockSkew(d time.Duration) Option {
 	return durationOption("clock skew", d, func(c *config) *time.Duration { return &c.maxClockSkew })
+}
+
+// WithNextGatewayKey adds the next gateway key of a key rotation: devices
+// provisioned with either public key log in (edge/README.md, "Rotating the
+// gateway key"). A login with the current key costs what it did before.
+func WithNextGatewayKey(k devproto.PrivateKey) Option {
+	return func(c *config) error {
+		if _, err := k.Public(); err != nil || k == (devproto.PrivateKey{}) {
+			return fmt.Errorf("%w: next gateway key: not a key", ErrBadOption)
+		}
+		c.nextGatewayKey = &k
+		return nil
+	}
 }
 
 // WithEdgeAddr is the address recorded in each session's connectivity

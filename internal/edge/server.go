@@ -46,7 +46,7 @@ type Server struct {
 	conns   sync.WaitGroup // connection goroutines (handshakes and readers)
 	logins  sync.WaitGroup // admissions in flight
 	workers sync.WaitGroup // session endings, releases and store writes started in the background
-	connSem chan struct{}  // one token per open device connection
+	connCap *connCap       // open device connections, shedding silent handshakes at the cap
 }
 
 // New returns an edge server. gatewayKey is the Noise static key devices
@@ -67,19 +67,29 @@ func New(gatewayKey devproto.PrivateKey, owner string, auth Authorizer, rel Rele
 		return nil, fmt.Errorf("%w: owner, authorizer, releaser and lease store are required", ErrBadOption)
 	}
 	if cfg.dialer == nil {
-		cfg.dialer = NewGroupWiseDialer("", cfg.rec)
+		d, err := NewGroupWiseDialer("", cfg.rec, WithDialerLogger(cfg.log))
+		if err != nil {
+			return nil, err
+		}
+		cfg.dialer = d
 	}
 	s := &Server{
 		cfg: cfg, owner: owner, auth: auth, rel: rel, leases: leases,
-		sessions: map[string]*session{}, connSem: make(chan struct{}, cfg.maxConns),
+		sessions: map[string]*session{}, connCap: newConnCap(cfg.maxConns),
 	}
-	resp, err := devproto.NewResponder(gatewayKey, deviceRateVerifier{s},
-		devproto.WithClock(cfg.now), devproto.WithMaxClockSkew(cfg.maxClockSkew))
+	respOpts := []devproto.Option{devproto.WithClock(cfg.now), devproto.WithMaxClockSkew(cfg.maxClockSkew)}
+	if cfg.nextGatewayKey != nil {
+		respOpts = append(respOpts, devproto.WithNextKey(*cfg.nextGatewayKey))
+	}
+	resp, err := devproto.NewResponder(gatewayKey, deviceRateVerifier{s}, respOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	if s.acceptor, err = devconn.NewAcceptor(resp,
-		devconn.WithHandshakeTimeout(cfg.handshakeTimeout), devconn.WithWriteTimeout(cfg.writeTimeout)); err != nil {
+		devconn.WithHandshakeTimeout(cfg.handshakeTimeout), devconn.WithWriteTimeout(cfg.writeTimeout),
+		devconn.WithFrameTimeout(cfg.frameTimeout), devconn.WithMessageRate(cfg.messageRate, cfg.messageBurst),
+		devconn.WithAnswerTimeout(cfg.goodbyeTimeout), devconn.WithClock(cfg.now),
+		devconn.WithHelloHook(s.connCap.helloArrived)); err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
 	if cfg.addrRate > 0 {
@@ -190,23 +200,39 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener) {
 			continue
 		}
 		backoff = 0
-		select {
-		case s.connSem <- struct{}{}:
-		default:
+		// The address rate comes first: a connection over it must not
+		// shed another's handshake.
+		if s.addrRate != nil {
+			if ok, _ := s.addrRate.Allow(remoteIP(conn.RemoteAddr()), s.cfg.now()); !ok {
+				s.met.inc(dropAddrRate)
+				conn.Close()
+				continue
+			}
+		}
+		slot, shed, ok := s.connCap.acquire(conn)
+		if !ok {
 			s.met.inc(dropConnCap)
 			conn.Close()
 			continue
 		}
+		if shed != nil {
+			// Its goroutine sees the close, and leaves the count to the
+			// slot's new holder.
+			s.met.inc(dropHandshakeShed)
+			shed.Close()
+		} else {
+			s.met.conns.Add(1)
+		}
 		s.conns.Add(1)
-		s.met.conns.Add(1)
-		go s.serveConn(ctx, conn)
+		go s.serveConn(ctx, conn, slot)
 	}
 }
 
 // connDone gives back a connection's slot under the cap.
-func (s *Server) connDone() {
-	<-s.connSem
-	s.met.conns.Add(-1)
+func (s *Server) connDone(slot *connSlot) {
+	if s.connCap.release(slot) {
+		s.met.conns.Add(-1)
+	}
 	s.conns.Done()
 }
 
@@ -260,6 +286,8 @@ func (s *Server) background(f func()) {
 func (s *Server) Stats() Stats {
 	st := s.met.snapshot()
 	st.Draining = s.draining.Load()
+	_, waiting := s.connCap.counts()
+	st.WaitingForHello = int64(waiting)
 	samples := []runtimemetrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"},
 		{Name: "/memory/classes/total:bytes"}, {Name: "/sched/goroutines:goroutines"},

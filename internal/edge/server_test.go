@@ -238,6 +238,11 @@ func TestLogoutReleases(t *testing.T) {
 	d := e.device(1)
 	d.mustLogin()
 	d.send(&devproto.Logout{})
+	// The edge acknowledges the LOGOUT before it closes, so the device can
+	// tell a logout from a drop.
+	if got := d.receive(devproto.TypeServerStatus).(*devproto.ServerStatus); got.Code != status.LoggedOut || got.Message != devproto.LogoutText {
+		t.Fatalf("LOGOUT answered with %v %q, want LOGGED_OUT %q", got.Code, got.Message, devproto.LogoutText)
+	}
 	eventually(t, "release", func() bool {
 		r := e.fn.releases()
 		return len(r) == 1 && r[0].Reason == "logout"

@@ -79,6 +79,7 @@ func (ss *session) setGroupWise(gw GroupWise) bool {
 type ending struct {
 	reason     string      // for logs and the release call
 	notify     status.Code // told to an attached device; 0: nothing
+	message    string      // the text told with notify; empty: notify's own text
 	retryAfter time.Duration
 	// release frees the slot through the release function; false when the
 	// store ended the session already.
@@ -95,7 +96,11 @@ func (ss *session) end(ctx context.Context, e ending) {
 	}
 	ss.ended = true
 	if e.notify != 0 {
-		ss.endNotice = &devproto.ServerStatus{Code: e.notify, Message: e.notify.Text(), RetryAfter: e.retryAfter}
+		msg := e.message
+		if msg == "" {
+			msg = e.notify.Text()
+		}
+		ss.endNotice = &devproto.ServerStatus{Code: e.notify, Message: msg, RetryAfter: e.retryAfter}
 	}
 	link, gw := ss.link, ss.gw
 	ss.link, ss.queue = nil, nil
@@ -335,7 +340,7 @@ func (ss *session) readLoop(link *devconn.Session) {
 	for {
 		m, err := link.Receive(context.Background())
 		if err != nil {
-			ss.detach(link, err)
+			ss.linkFailed(link, err)
 			return
 		}
 		if !ss.handle(link, m) {
@@ -372,7 +377,10 @@ func (ss *session) handle(link *devconn.Session, m devproto.Message) bool {
 		ss.enqueue(&devproto.Pong{ID: m.ID})
 	case *devproto.Logout:
 		srv.met.inc(evLogout)
-		ss.end(context.Background(), ending{reason: "logout", release: true})
+		// The LOGGED_OUT tells the device its LOGOUT arrived: without it a
+		// device cannot tell a logout from a drop, which keeps the session
+		// for the coverage grace.
+		ss.end(context.Background(), ending{reason: "logout", notify: status.LoggedOut, message: devproto.LogoutText, release: true})
 		return false
 	}
 	ss.mu.Lock()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/gwsim"
 )
 
@@ -102,7 +103,7 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := c.Login(ctx, fmt.Sprintf("user%04d", i), gwsim.DemoPassword, "bench", ""); err != nil {
+			if _, err := c.Login(ctx, demo.UserID(i), demo.Password, "bench", ""); err != nil {
 				b.Fatal(err)
 			}
 			clients = append(clients, c)

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/collabgw/collabgw/internal/demo"
 )
 
 // Defaults of the options.
 const (
 	// DemoPassword is the password of every user made by WithDemoUsers.
-	DemoPassword = "demo"
+	DemoPassword = demo.Password
 	// DefaultDNSuffix is appended to a user's name to make its DN.
 	DefaultDNSuffix = ",ou=users,o=collabgw"
 	// DefaultHandshakeTimeout bounds the TLS handshake of a new connection.
@@ -24,7 +26,7 @@ const (
 	// Pidgin pings every 30 s.
 	DefaultIdleTimeout = 5 * time.Minute
 	// MaxDemoUsers bounds WithDemoUsers.
-	MaxDemoUsers = 100_000
+	MaxDemoUsers = demo.MaxUsers
 )
 
 // ErrBadOption reports an invalid option value.
@@ -94,7 +96,7 @@ func WithDemoUsers(n int) Option {
 			return fmt.Errorf("%w: demo users %d not in 0..%d", ErrBadOption, n, MaxDemoUsers)
 		}
 		for i := 1; i <= n; i++ {
-			c.users[fmt.Sprintf("user%04d", i)] = DemoPassword
+			c.users[demo.UserID(i)] = DemoPassword
 		}
 		return nil
 	}

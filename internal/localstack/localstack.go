@@ -27,6 +27,7 @@ import (
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/ddblocal"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/gwsim"
 	"github.com/collabgw/collabgw/internal/lambdabuild"
 	"github.com/collabgw/collabgw/internal/lambdalocal"
@@ -116,7 +117,7 @@ type Stack struct {
 // Start starts the stack. On error everything started is stopped.
 func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	cfg = withDefaults(cfg)
-	if cfg.DemoUsers < 0 || cfg.DemoUsers > 100000 {
+	if cfg.DemoUsers < 0 || cfg.DemoUsers > demo.MaxUsers {
 		return nil, errors.New("localstack: demo users must be between 0 and 100000")
 	}
 	if cfg.ExternalGroupWise {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/ddblocal"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/manifest"
 )
 
@@ -182,7 +183,7 @@ func TestFunctionBinariesAreSmallAndStartFast(t *testing.T) {
 
 func TestSeedIsIdempotentAndMakesKeys(t *testing.T) {
 	s := startStack(t)
-	for _, f := range []string{s.GatewayKeyFile, s.GatewayPubFile, filepath.Join(s.DeviceKeyDir, DemoUserID(1)+".key")} {
+	for _, f := range []string{s.GatewayKeyFile, s.GatewayPubFile, filepath.Join(s.DeviceKeyDir, demo.UserID(1)+".key")} {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("missing %s: %v", f, err)
 		}
@@ -198,8 +199,8 @@ func TestSeedIsIdempotentAndMakesKeys(t *testing.T) {
 	if err != nil || string(after) != string(before) {
 		t.Fatalf("gateway key changed on a second seed: %v", err)
 	}
-	dev, err := s.Store.GetDevice(context.Background(), DemoDeviceID(2))
-	if err != nil || dev.UserID != DemoUserID(2) || !dev.Active {
+	dev, err := s.Store.GetDevice(context.Background(), demo.DeviceID(2))
+	if err != nil || dev.UserID != demo.UserID(2) || !dev.Active {
 		t.Fatalf("device %+v, %v", dev, err)
 	}
 }

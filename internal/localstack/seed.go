@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devproto"
 )
 
@@ -20,12 +21,6 @@ const (
 	SampleDeviceID  = "sample-device"
 	SampleDeviceKey = "Y29sbGFiZ3ctc2FtcGxlLWRldmljZS1rZXktMDAwMDE="
 )
-
-// DemoUserID is the id of the i-th demo user (from 1): user0001, user0002…
-func DemoUserID(i int) string { return fmt.Sprintf("user%04d", i) }
-
-// DemoDeviceID is the id of the i-th demo user's device.
-func DemoDeviceID(i int) string { return fmt.Sprintf("device%04d", i) }
 
 // seed stores the pool, the demo users and their devices, and makes the
 // key pairs that are missing. It is idempotent: running the stack again
@@ -45,7 +40,7 @@ func (s *Stack) seed(ctx context.Context, pool admission.PoolConfig) (admission.
 		return pool, err
 	}
 	for i := 1; i <= s.Config.DemoUsers; i++ {
-		user := DemoUserID(i)
+		user := demo.UserID(i)
 		if err := s.Store.PutUser(ctx, admission.User{ID: user, Pool: pool.Name, Permitted: true}); err != nil {
 			return pool, err
 		}
@@ -53,7 +48,7 @@ func (s *Stack) seed(ctx context.Context, pool admission.PoolConfig) (admission.
 		if err != nil {
 			return pool, err
 		}
-		if err := s.Store.RegisterDevice(ctx, admission.Device{ID: DemoDeviceID(i), UserID: user, PublicKey: pub[:]}); err != nil {
+		if err := s.Store.RegisterDevice(ctx, admission.Device{ID: demo.DeviceID(i), UserID: user, PublicKey: pub[:]}); err != nil {
 			return pool, err
 		}
 	}
@@ -62,7 +57,7 @@ func (s *Stack) seed(ctx context.Context, pool admission.PoolConfig) (admission.
 		if err != nil {
 			return pool, fmt.Errorf("localstack: sample key: %w", err)
 		}
-		if err := s.Store.RegisterDevice(ctx, admission.Device{ID: SampleDeviceID, UserID: DemoUserID(1), PublicKey: sample}); err != nil {
+		if err := s.Store.RegisterDevice(ctx, admission.Device{ID: SampleDeviceID, UserID: demo.UserID(1), PublicKey: sample}); err != nil {
 			return pool, err
 		}
 	}

@@ -173,13 +173,13 @@ var (
 		Name: "DeviceFramesRejected", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
 		Sets:     [][]string{{DimReason}},
 		Emitters: []string{EmitterEdge},
-		Help:     "Device connections and frames the edge refused or dropped, by reason (connection cap, address rate, handshake, oversized frame, queue full, draining...).",
+		Help:     "Device connections and frames the edge refused or dropped, by reason (conn_cap, handshake_shed, addr_rate, handshake, frame_timeout, message_rate, frame_too_large, bad_frame, frame_auth, unknown_message, unexpected_message, malformed_message, queue_full, draining...).",
 	}
 	EdgeSessionsEnded = Metric{
 		Name: "EdgeSessionsEnded", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
 		Sets:     [][]string{{DimReason}},
 		Emitters: []string{EmitterEdge},
-		Help:     "Sessions an edge task stopped holding, by reason (logout, grace_expired, groupwise_lost, signed_on_elsewhere, gone, drained).",
+		Help:     "Sessions an edge task stopped holding, by reason (logout, grace_expired, groupwise_lost, signed_on_elsewhere, gone, drained, protocol_error).",
 	}
 	GroupWiseConnectLatency = Metric{
 		Name: "GroupWiseConnectLatency", Unit: UnitMilliseconds, Kind: Distribution, Source: SourceEMF,
@@ -197,7 +197,7 @@ var (
 		Name: "GroupWiseErrors", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
 		Sets:     [][]string{{DimResultCode}, {DimPool, DimResultCode}},
 		Emitters: []string{EmitterEdge},
-		Help:     "Failed GroupWise connects and logins, by result code (the numeric GroupWise code, or connect, tls, timeout, protocol).",
+		Help:     "Failed GroupWise connects and logins, by result code (the numeric GroupWise code, or connect, tls, timeout, protocol, or ca when the pool's CA bundle cannot be loaded).",
 	}
 
 	FunctionTimeouts = Metric{

@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/demo"
+	"github.com/collabgw/collabgw/internal/devconn/loadgen"
 	"github.com/collabgw/collabgw/internal/devproto"
-	"github.com/collabgw/collabgw/internal/edge/loadgen"
 	"github.com/collabgw/collabgw/internal/gwsim"
 	"github.com/collabgw/collabgw/internal/localstack"
 	"github.com/collabgw/collabgw/internal/status"
@@ -59,7 +60,7 @@ func acceptedAndIMs(t *testing.T, e *edgeProc, user int) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("bob got nothing")
 	}
-	if err := bob.c.SendMessage(t.Context(), localstack.DemoUserID(user), "hi phone, from the desktop"); err != nil {
+	if err := bob.c.SendMessage(t.Context(), demo.UserID(user), "hi phone, from the desktop"); err != nil {
 		t.Fatal(err)
 	}
 	im := d.receive(devproto.TypeReceiveIM, 10*time.Second).(*devproto.ReceiveIM)
@@ -91,7 +92,7 @@ func TestFailed300AtProtocolLimit(t *testing.T) {
 }
 
 func TestNotPermitted(t *testing.T) {
-	if err := stack.Store.PutUser(t.Context(), admission.User{ID: localstack.DemoUserID(18), Pool: demoPool, Permitted: false}); err != nil {
+	if err := stack.Store.PutUser(t.Context(), admission.User{ID: demo.UserID(18), Pool: demoPool, Permitted: false}); err != nil {
 		t.Fatal(err)
 	}
 	e := startEdge(t)
@@ -231,7 +232,8 @@ func TestDeviceLoginCommand(t *testing.T) {
 		cmd := exec.Command(filepath.Join(binDir, "collabgw"), "device", "login", "--json",
 			"--edge", e.addr, "--gateway-key", stack.GatewayPubFile,
 			"--key", filepath.Join(stack.DeviceKeyDir, user+devproto.PrivateKeySuffix),
-			"--user", user, "--password", password)
+			"--user", user, "--password-file", "-")
+		cmd.Stdin = strings.NewReader(password + "\n")
 		out, err := cmd.Output()
 		code := 0
 		var exit *exec.ExitError
@@ -280,6 +282,20 @@ func TestLoadGenerator(t *testing.T) {
 	eventually(t, "logouts released every slot", 5*time.Second, func() bool { return counter(t, "load") == 0 })
 	t.Logf("30 logins: %.0f/s, p50 %.1f ms, p99 %.1f ms; edge RSS %d KiB → %d KiB held",
 		rep.LoginsPS, rep.P50ms, rep.P99ms, rssBefore, rssHeld)
+
+	// The same devices again, open loop: started on schedule at 20/s.
+	open, err := loadgen.Run(t.Context(), loadgen.Config{
+		Edge: e.addr, Gateway: gw, KeyDir: stack.DeviceKeyDir, First: 31, Users: 30, Rate: 20, MaxInFlight: 16,
+		Password: "demo", Hold: time.Second, StatusEvery: 500 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open.Mode != "open" || open.Statuses["ACCEPTED"] != 30 || open.Held != 30 {
+		t.Fatalf("open-loop report %+v", open)
+	}
+	eventually(t, "open-loop logouts released every slot", 5*time.Second, func() bool { return counter(t, "load") == 0 })
+	t.Logf("30 logins offered at 20/s: p50 %.1f ms, p99 %.1f ms, %d started late", open.P50ms, open.P99ms, open.StartedLate)
 }
 
 // rss reads a process's resident set size in KiB.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/ddblocal"
+	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/edge/edgelocal"
@@ -115,7 +116,7 @@ func pool(t *testing.T, name string, cfg admission.PoolConfig, first, last int) 
 		t.Fatal(err)
 	}
 	for i := first; i <= last; i++ {
-		if err := stack.Store.PutUser(ctx, admission.User{ID: localstack.DemoUserID(i), Pool: name, Permitted: true}); err != nil {
+		if err := stack.Store.PutUser(ctx, admission.User{ID: demo.UserID(i), Pool: name, Permitted: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -268,7 +269,7 @@ type device struct {
 
 func newDevice(t *testing.T, i int) *device {
 	t.Helper()
-	key, err := devproto.LoadPrivateKey(filepath.Join(stack.DeviceKeyDir, localstack.DemoUserID(i)+devproto.PrivateKeySuffix))
+	key, err := devproto.LoadPrivateKey(filepath.Join(stack.DeviceKeyDir, demo.UserID(i)+devproto.PrivateKeySuffix))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +293,7 @@ func (d *device) login(e *edgeProc, password string) status.Code {
 		d.t.Fatal(err)
 	}
 	s, err := d.client.Login(ctx, conn, devproto.Login{
-		DeviceID: localstack.DemoDeviceID(d.i), UserID: localstack.DemoUserID(d.i), Password: devproto.Password(password),
+		DeviceID: demo.DeviceID(d.i), UserID: demo.UserID(d.i), Password: devproto.Password(password),
 	})
 	return d.result(s, err)
 }
@@ -305,7 +306,7 @@ func (d *device) resume(e *edgeProc) status.Code {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	s, err := d.client.Resume(ctx, conn, devproto.Resume{DeviceID: localstack.DemoDeviceID(d.i), SessionID: d.st.SessionID, Token: d.st.ResumeToken})
+	s, err := d.client.Resume(ctx, conn, devproto.Resume{DeviceID: demo.DeviceID(d.i), SessionID: d.st.SessionID, Token: d.st.ResumeToken})
 	return d.result(s, err)
 }
 
