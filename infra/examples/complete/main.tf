@@ -15,6 +15,27 @@ locals {
   } : k => v if v != null }
 }
 
+# Pools whose groupwise_ca_ref names a Secrets Manager secret
+# ("secretsmanager:<name or ARN>", or a bare ARN): the edge may read exactly
+# those, with its task role. Names are looked up; ARNs are used as given.
+locals {
+  groupwise_ca_refs = distinct([
+    for pool in var.pools : trimprefix(pool.groupwise_ca_ref, "secretsmanager:")
+    if can(regex("^(secretsmanager:|arn:aws[a-z-]*:secretsmanager:)", pool.groupwise_ca_ref))
+  ])
+  groupwise_ca_secret_arns = distinct(concat(
+    var.groupwise_ca_secret_arns,
+    [for ref in local.groupwise_ca_refs : ref if startswith(ref, "arn:")],
+    [for secret in data.aws_secretsmanager_secret.groupwise_ca : secret.arn],
+  ))
+}
+
+data "aws_secretsmanager_secret" "groupwise_ca" {
+  for_each = toset([for ref in local.groupwise_ca_refs : ref if !startswith(ref, "arn:")])
+
+  name = each.value
+}
+
 data "aws_secretsmanager_secret" "key" {
   for_each = local.key_secret_names
 
@@ -60,7 +81,7 @@ module "edge" {
   device_cidr_blocks                  = var.device_cidr_blocks
   groupwise_cidr_blocks               = var.groupwise_cidr_blocks
   groupwise_ports                     = toset(concat([8300], [for pool in var.pools : pool.groupwise_port]))
-  groupwise_ca_secret_arns            = var.groupwise_ca_secret_arns
+  groupwise_ca_secret_arns            = local.groupwise_ca_secret_arns
   image_digest                        = var.edge_image_digest
   ecr_force_delete                    = var.ecr_force_delete
   task_cpu                            = var.edge_task_cpu

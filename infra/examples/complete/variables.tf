@@ -95,7 +95,7 @@ variable "peer_key_next_secret_name" {
 }
 
 variable "groupwise_ca_secret_arns" {
-  description = "Secrets Manager secrets holding GroupWise CA bundles that pools name in groupwise_ca_ref; the edge may read exactly these."
+  description = "More Secrets Manager secrets (ARNs) holding GroupWise CA bundles the edge may read, besides those the pools name in groupwise_ca_ref (found automatically)."
   type        = list(string)
   default     = []
 }

@@ -8,9 +8,6 @@ mock_provider "aws" {
   mock_data "aws_region" {
     defaults = { region = "eu-west-1" }
   }
-  mock_data "aws_secretsmanager_secret" {
-    defaults = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/key-AbCdEf" }
-  }
   mock_resource "aws_dynamodb_table" {
     defaults = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw" }
   }
@@ -32,6 +29,23 @@ mock_provider "aws" {
   mock_resource "aws_sns_topic" {
     defaults = { arn = "arn:aws:sns:eu-west-1:123456789012:collabgw-alarms" }
   }
+}
+
+# Secrets looked up by name get an ARN as AWS would answer (one for all of
+# them: an override applies to every instance).
+override_data {
+  target = data.aws_secretsmanager_secret.key
+  values = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/key-AbCdEf" }
+}
+
+override_data {
+  target = data.aws_secretsmanager_secret.next_key
+  values = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/key-next-AbCdEf" }
+}
+
+override_data {
+  target = data.aws_secretsmanager_secret.groupwise_ca
+  values = { arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/gw-ca-AbCdEf" }
 }
 
 variables {
@@ -123,6 +137,30 @@ run "rotation_reads_the_next_keys" {
   assert {
     condition     = keys(data.aws_secretsmanager_secret.next_key) == ["gateway"] && data.aws_secretsmanager_secret.next_key["gateway"].name == "collabgw/gateway-key-next"
     error_message = "During a rotation the next key's secret is looked up by name."
+  }
+}
+
+run "pools_ca_secrets_are_readable" {
+  command = plan
+  variables {
+    pools = {
+      main  = { groupwise_host = "gwim.example.internal", groupwise_ca_ref = "secretsmanager:collabgw/gw-ca" }
+      other = { groupwise_host = "gw2.example.internal", groupwise_ca_ref = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gw2-ca-AbCdEf" }
+      file  = { groupwise_host = "gw3.example.internal", groupwise_ca_ref = "corp.pem" }
+      none  = { groupwise_host = "gw4.example.internal" }
+    }
+  }
+
+  assert {
+    condition     = jsonencode(keys(data.aws_secretsmanager_secret.groupwise_ca)) == jsonencode(["collabgw/gw-ca"])
+    error_message = "A secret named by name is looked up; an ARN is used as given; file paths and pools without a caRef are not secrets."
+  }
+  assert {
+    condition = jsonencode(sort(local.groupwise_ca_secret_arns)) == jsonencode(sort([
+      "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/gw-ca-AbCdEf",
+      "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gw2-ca-AbCdEf",
+    ]))
+    error_message = "The edge may read exactly the pools' CA secrets."
   }
 }
 
