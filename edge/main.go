@@ -105,6 +105,15 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	peerAddr := "off"
+	if !env.PeerKey.IsZero() {
+		pln, err := srv.ListenPeer(ctx, env.PeerAddr) // Run serves and closes it
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		peerAddr = pln.Addr().String()
+	}
 	health := &http.Server{Handler: srv.HealthHandler(), ReadHeaderTimeout: 5 * time.Second}
 	hln, err := net.Listen("tcp", env.HealthAddr)
 	if err != nil {
@@ -116,7 +125,7 @@ func run() error {
 			log.Error("health endpoint failed", "err", err)
 		}
 	}()
-	log.Info("edge started", "owner", owner, "listen", ln.Addr().String(), "health", hln.Addr().String(),
+	log.Info("edge started", "owner", owner, "listen", ln.Addr().String(), "health", hln.Addr().String(), "peer", peerAddr,
 		"lease", env.Lease, "heartbeat", env.Heartbeat, "drain", env.Drain)
 	err = srv.Run(ctx, ln) // returns after the drain
 	sctx, cancel := context.WithTimeout(context.Background(), time.Second)

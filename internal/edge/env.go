@@ -9,6 +9,7 @@ import (
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/manifest"
 	"github.com/collabgw/collabgw/internal/metrics"
+	"github.com/collabgw/collabgw/internal/peerlink"
 )
 
 // Env is the edge's configuration, read once at start from the variables
@@ -28,6 +29,10 @@ type Env struct {
 	AddrRate         float64
 	MaxConns         int
 	LogLevel         slog.Level
+	// PeerAddr, PeerKey and PeerKeyNext configure the task-to-task link;
+	// a zero PeerKey turns it off.
+	PeerAddr             string
+	PeerKey, PeerKeyNext peerlink.Key
 }
 
 // EnvFrom reads the configuration through getenv (os.Getenv in main), with
@@ -52,7 +57,27 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 	e.Grace = r.Seconds(manifest.CoverageGrace)
 	e.AddrRate = r.Rate(manifest.AddrLoginRate)
 	e.MaxConns = r.Count(manifest.MaxConnections)
+	e.PeerAddr = hostPort(r, manifest.PeerAddr)
+	e.PeerKey = peerKey(r, manifest.PeerKey)
+	e.PeerKeyNext = peerKey(r, manifest.PeerKeyNext)
+	if e.PeerKey.IsZero() && !e.PeerKeyNext.IsZero() {
+		r.Invalid(manifest.PeerKeyNext, "set without "+manifest.EnvPeerKey)
+	}
 	return e, r.Err()
+}
+
+// peerKey parses a task-to-task link key setting (zero when unset).
+func peerKey(r *manifest.Reader, s manifest.Setting) peerlink.Key {
+	v := r.Secret(s)
+	if v == "" {
+		return peerlink.Key{}
+	}
+	k, err := peerlink.ParseKey(v)
+	if err != nil {
+		// ParseKey says why, never what the value was.
+		r.Invalid(s, err.Error())
+	}
+	return k
 }
 
 // privateKey parses a gateway key setting (zero when unset and optional).
@@ -99,6 +124,9 @@ func (e Env) Options(log *slog.Logger, rec *metrics.Recorder, secrets SecretsCli
 	}
 	if e.NextGatewayKey != (devproto.PrivateKey{}) {
 		opts = append(opts, WithNextGatewayKey(e.NextGatewayKey))
+	}
+	if !e.PeerKey.IsZero() {
+		opts = append(opts, WithPeer(e.PeerKey, e.PeerKeyNext))
 	}
 	return opts, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/manifest"
+	"github.com/collabgw/collabgw/internal/peerlink"
 )
 
 func TestEnvFrom(t *testing.T) {
@@ -35,6 +36,19 @@ func TestEnvFrom(t *testing.T) {
 				t.Fatalf("%+v", e)
 			}
 		}},
+		{"peer link", map[string]string{manifest.EnvPeerKey: peerKeyText(1), manifest.EnvPeerKeyNext: peerKeyText(2), manifest.EnvPeerAddr: "10.0.0.5:4000"}, "", func(t *testing.T, e Env) {
+			if e.PeerAddr != "10.0.0.5:4000" || e.PeerKey != testPeerKey(1) || e.PeerKeyNext != testPeerKey(2) {
+				t.Fatalf("peer configuration %q, keys right: %v %v", e.PeerAddr, e.PeerKey == testPeerKey(1), e.PeerKeyNext == testPeerKey(2))
+			}
+		}},
+		{"peer link off by default", nil, "", func(t *testing.T, e Env) {
+			if e.PeerAddr != ":3102" || !e.PeerKey.IsZero() || !e.PeerKeyNext.IsZero() {
+				t.Fatalf("peer configuration %q, key set %v", e.PeerAddr, !e.PeerKey.IsZero())
+			}
+		}},
+		{"bad peer key", map[string]string{manifest.EnvPeerKey: "c2hvcnQ="}, manifest.EnvPeerKey, nil},
+		{"next peer key alone", map[string]string{manifest.EnvPeerKeyNext: peerKeyText(2)}, manifest.EnvPeerKey, nil},
+		{"bad peer address", map[string]string{manifest.EnvPeerAddr: "3102"}, "3102", nil},
 		{"rotation", map[string]string{manifest.EnvGatewayKeyNext: keyTextOf(testKey(t, 1))}, "", func(t *testing.T, e Env) {
 			if !samePublic(t, e.GatewayKey, key) || !samePublic(t, e.NextGatewayKey, testKey(t, 1)) {
 				t.Fatal("keys not read")
@@ -146,3 +160,13 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func testPeerKey(i int) peerlink.Key {
+	var k peerlink.Key
+	for j := range k {
+		k[j] = byte(i*13 + j + 1)
+	}
+	return k
+}
+
+func peerKeyText(i int) string { return testPeerKey(i).Encode() }

@@ -11,6 +11,7 @@ import (
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/manifest"
 	"github.com/collabgw/collabgw/internal/metrics"
+	"github.com/collabgw/collabgw/internal/peerlink"
 )
 
 // Defaults of the options.
@@ -22,7 +23,8 @@ const (
 	DefaultMaxConns = manifest.DefaultMaxConnections
 	// DefaultAddrRate and DefaultAddrBurst limit new connections per source
 	// address. A HELLO costs the edge two X25519 operations before it knows
-	// who sent it, so this limit is what protects the CPU (design §5).
+	// who sent it, so this limit is what protects the CPU
+	// (docs/device-protocol.md, "Rates and limits").
 	DefaultAddrRate  = float64(manifest.DefaultAddrLoginRate)
 	DefaultAddrBurst = 2 * manifest.DefaultAddrLoginRate
 	// DefaultDeviceRate and DefaultDeviceBurst limit logins per device id:
@@ -101,6 +103,10 @@ type config struct {
 	maxClockSkew        time.Duration
 	edgeAddr            string
 	nextGatewayKey      *devproto.PrivateKey // during a key rotation
+	// The task-to-task link (WithPeer); a zero peerKey turns it off.
+	peerKey, peerNext peerlink.Key
+	peerOpts          []peerlink.Option
+	locator           SessionLocator
 }
 
 func defaultConfig() config {
@@ -312,4 +318,33 @@ func WithNextGatewayKey(k devproto.PrivateKey) Option {
 // cache (this task's address), for operators.
 func WithEdgeAddr(addr string) Option {
 	return func(c *config) error { c.edgeAddr = addr; return nil }
+}
+
+// WithPeer turns on the task-to-task link (package peerlink) with the
+// deployment's pre-shared key, and next during a rotation (zero: none).
+// The edge then answers RESUMEs other tasks relay to it on the listener
+// ListenPeer opens, and — with WithSessionLocator — relays a RESUME for a
+// session held elsewhere to its owner. opts bound the link (peerlink's
+// timeouts, caps and frame size).
+func WithPeer(key, next peerlink.Key, opts ...peerlink.Option) Option {
+	return func(c *config) error {
+		if key.IsZero() {
+			return fmt.Errorf("%w: peer key not set", ErrBadOption)
+		}
+		c.peerKey, c.peerNext, c.peerOpts = key, next, opts
+		return nil
+	}
+}
+
+// WithSessionLocator is how the edge finds the task holding a session it
+// does not hold; it needs WithPeer. Without it a RESUME for a session held
+// elsewhere is answered LOGGED_OUT, as on a single task.
+func WithSessionLocator(loc SessionLocator) Option {
+	return func(c *config) error {
+		if loc == nil {
+			return fmt.Errorf("%w: nil session locator", ErrBadOption)
+		}
+		c.locator = loc
+		return nil
+	}
 }

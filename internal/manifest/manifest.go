@@ -58,13 +58,16 @@ const (
 	EnvGoMemLimit = "GOMEMLIMIT"
 	// EnvMaxConnections caps open device connections (default 50000).
 	EnvMaxConnections = "COLLABGW_MAX_CONNECTIONS"
-	// EnvPeerAddr is the listen address of the task-to-task link (default
-	// :3102), which relays a RESUME to the task holding the session.
+	// EnvPeerAddr is the task-to-task link's listen address (default
+	// :3102, PeerPort): other tasks relay RESUMEs for sessions this task
+	// holds to it.
 	EnvPeerAddr = "COLLABGW_PEER_ADDR"
-	// EnvPeerKey is the task-to-task link's pre-shared key (base64 of 32
-	// bytes, from Secrets Manager in AWS); EnvPeerKeyNext is the next one
-	// during a rotation (optional).
-	EnvPeerKey     = "COLLABGW_PEER_KEY"      //nolint:gosec // a variable name, not a credential
+	// EnvPeerKey is the link's pre-shared key, one line of base64 (32
+	// bytes), the same on every task (from Secrets Manager). Unset: the
+	// link is off and a RESUME only works on the task holding the session.
+	EnvPeerKey = "COLLABGW_PEER_KEY" //nolint:gosec // a variable name, not a credential
+	// EnvPeerKeyNext is the key a rotation moves to, accepted besides
+	// EnvPeerKey (internal/peerlink explains the three deployments).
 	EnvPeerKeyNext = "COLLABGW_PEER_KEY_NEXT" //nolint:gosec // a variable name, not a credential
 )
 
@@ -159,9 +162,9 @@ var EdgeUpdatableAttributes = []string{
 // Defaults.
 const (
 	DevicePort         = 3101
+	PeerPort           = 3102 // the task-to-task link; reachable from the edge's own security group only
 	GroupWisePort      = 8300
 	HealthPort         = 8080
-	PeerPort           = 3102 // the task-to-task link, open only between edge tasks
 	SweepSchedule      = "rate(1 minute)"
 	DefaultDrainSecs   = 25
 	DefaultStopTimeout = 30 // ECS stopTimeout: longer than the drain

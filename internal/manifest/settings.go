@@ -187,15 +187,15 @@ var (
 	}
 	PeerAddr = Setting{
 		Env: EnvPeerAddr, Kind: KindText, Default: ":" + itoa(PeerPort),
-		Description: "Address of the task-to-task link, which carries a RESUME to the task holding the session; open only between edge tasks.",
+		Description: "Address of the task-to-task link, where other edge tasks relay RESUMEs for the sessions this task holds.",
 	}
 	PeerKey = Setting{
 		Env: EnvPeerKey, Kind: KindSecret,
-		Description: "The task-to-task link's key: base64 of 32 random bytes, the same on every edge task (from Secrets Manager).",
+		Description: "The task-to-task link's pre-shared key (base64 of 32 bytes), the same on every edge task; unset, the link is off and a RESUME works only on the task holding the session.",
 	}
 	PeerKeyNext = Setting{
 		Env: EnvPeerKeyNext, Kind: KindSecret,
-		Description: "During a rotation of the task-to-task key, the next key: tasks holding either key link.",
+		Description: "During a rotation of the task-to-task key, the key it moves to: accepted besides the current one (internal/peerlink).",
 	}
 	GoMemLimit = Setting{
 		Env: EnvGoMemLimit, Kind: KindText,
