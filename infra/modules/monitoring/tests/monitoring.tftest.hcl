@@ -27,6 +27,7 @@ run "alarms_and_dashboard" {
     condition = alltrue([for a in [
       aws_cloudwatch_metric_alarm.server_busy_rate, aws_cloudwatch_metric_alarm.failed_300, aws_cloudwatch_metric_alarm.counter_drift,
       aws_cloudwatch_metric_alarm.edge_memory_per_session, aws_cloudwatch_metric_alarm.no_healthy_edge_tasks,
+      aws_cloudwatch_metric_alarm.peer_link_key_refused,
     ] : jsonencode(a.alarm_actions) == jsonencode(var.alarm_actions) && jsonencode(a.ok_actions) == jsonencode(var.alarm_actions)])
     error_message = "Every alarm notifies the SNS topic when it fires and when it recovers."
   }
@@ -49,6 +50,11 @@ run "alarms_and_dashboard" {
   assert {
     condition     = aws_cloudwatch_metric_alarm.no_healthy_edge_tasks.treat_missing_data == "breaching" && aws_cloudwatch_metric_alarm.no_healthy_edge_tasks.comparison_operator == "LessThanThreshold" && aws_cloudwatch_metric_alarm.no_healthy_edge_tasks.threshold == 1
     error_message = "No healthy edge task (or no data) fires its alarm."
+  }
+  assert {
+    condition = (jsonencode(sort([for q in aws_cloudwatch_metric_alarm.peer_link_key_refused.metric_query : q.metric[0].dimensions.Reason if length(q.metric) > 0])) == jsonencode(["bad_key", "unknown_key"])
+    && aws_cloudwatch_metric_alarm.peer_link_key_refused.threshold == 0)
+    error_message = "Any task-to-task link refused for its key (tasks holding different keys) fires its alarm."
   }
   assert {
     condition     = aws_cloudwatch_metric_alarm.edge_memory_per_session.threshold == 65536
@@ -77,7 +83,7 @@ run "alarms_and_dashboard" {
     error_message = "Active sessions are drawn against each pool's maximum, or its protocol limit when it has none."
   }
   assert {
-    condition     = length(one([for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : w.properties.alarms if w.type == "alarm"])) == 5
+    condition     = length(one([for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : w.properties.alarms if w.type == "alarm"])) == 6
     error_message = "The dashboard shows the module's alarms."
   }
   assert {
