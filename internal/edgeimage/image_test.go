@@ -14,6 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/collabgw/collabgw/internal/clocktest"
 )
 
 // fakeEdge stands in for the edge binary where only the image assembly
@@ -64,7 +66,7 @@ func digestOf(t *testing.T, a Artifact) v1.Hash {
 }
 
 func TestImageIsReproducible(t *testing.T) {
-	created := time.Unix(1_700_000_000, 0)
+	created := clocktest.Now().Truncate(time.Second)
 	ca := File{Path: CADir + "/corp.pem", Mode: 0o444, Data: []byte("-----BEGIN CERTIFICATE-----\n")}
 	build := func(edge []byte, opts ...Option) v1.Hash {
 		img, err := New("arm64", edge, append([]Option{WithVersion("v1.2.3"), WithCreated(created), WithFile(ca)}, opts...)...)
@@ -95,7 +97,7 @@ func TestImageIsReproducible(t *testing.T) {
 }
 
 func TestImageConfig(t *testing.T) {
-	created := time.Unix(1_700_000_000, 0).UTC()
+	created := clocktest.Now().UTC().Truncate(time.Second)
 	for _, arch := range Architectures {
 		t.Run(arch, func(t *testing.T) {
 			img, err := New(arch, fakeEdge, WithVersion("v9"), WithCreated(created))
@@ -142,7 +144,7 @@ func TestImageConfig(t *testing.T) {
 }
 
 func TestLayerEntriesAreSortedOwnedByRootAndDated(t *testing.T) {
-	created := time.Unix(1_700_000_000, 0).UTC()
+	created := clocktest.Now().UTC().Truncate(time.Second)
 	img, err := New("amd64", fakeEdge, WithCreated(created),
 		WithFile(File{Path: CADir + "/b.pem", Mode: 0o444, Data: []byte("B")}),
 		WithFile(File{Path: CADir + "/a.pem", Mode: 0o444, Data: []byte("A")}))

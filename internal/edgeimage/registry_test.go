@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/collabgw/collabgw/internal/clocktest"
 	"github.com/collabgw/collabgw/internal/lambdabuild"
 	"github.com/collabgw/collabgw/internal/registrytest"
 )
@@ -88,7 +89,7 @@ func TestPushPullRunAgainstARealRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	version := "test-" + hex.EncodeToString(pw[:4])
-	created := time.Unix(1_700_000_000, 0)
+	created := clocktest.Now().Truncate(time.Second)
 	build := func() (v1.ImageIndex, map[string]v1.Image) {
 		t.Helper()
 		bins, err := BuildBinaries(ctx, root, t.TempDir(), Architectures, version)
