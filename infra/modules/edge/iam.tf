@@ -1,11 +1,16 @@
 locals {
-  # Session items are the only items the edge may change (IAM
-  # dynamodb:LeadingKeys), and only these attributes of them
-  # (dynamodb:Attributes); internal/manifest.EdgeUpdatableAttributes.
-  session_key_prefix = "POOL#"
+  # Session items and the tasks' lease items are the only items the edge
+  # may change (IAM dynamodb:LeadingKeys), and only these attributes of
+  # them (dynamodb:Attributes); internal/manifest.SessionKeyPrefix,
+  # TaskPartitionKey and EdgeUpdatableAttributes.
+  updatable_leading_keys = ["SESSION#*", "TASK"]
   updatable_attributes = [
-    "pk", "sk", "sid", "owner", "lease", "ttl", "lastStatus", "act", "cov", "covSince", "ver", "conn",
+    "pk", "sk", "sid", "owner", "lastStatus", "act", "cov", "covSince", "aseq", "ver", "conn",
+    "task", "addr", "lease", "ttl", "started",
   ]
+  # What the edge reads: its sessions (reconciliation), task lease items and
+  # device items (where a session lives, for a RESUME that lands here).
+  readable_leading_keys = ["SESSION#*", "TASK", "DEVICE#*"]
   # IAM names are global to the account: the region keeps the same
   # deployment name in two regions from colliding.
   execution_role_name = "${var.name}-execution-${data.aws_region.current.region}"
@@ -79,7 +84,8 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 # The task role: what the edge program calls. It may invoke only authorize
-# and release, and update only session items' own attributes.
+# and release, update only its task's lease item and its sessions'
+# activity, read session, task and device items, and query the owner index.
 resource "aws_iam_role" "task" {
   name               = local.task_role_name
   assume_role_policy = local.ecs_trust_policy
@@ -112,7 +118,7 @@ resource "aws_iam_role_policy" "task" {
         Resource = [var.table_arn]
         Condition = {
           "ForAllValues:StringLike" = {
-            "dynamodb:LeadingKeys" = ["${local.session_key_prefix}*"]
+            "dynamodb:LeadingKeys" = local.updatable_leading_keys
           }
           "ForAllValues:StringEquals" = {
             "dynamodb:Attributes" = local.updatable_attributes
@@ -123,6 +129,25 @@ resource "aws_iam_role_policy" "task" {
             "dynamodb:ReturnValues" = ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
           }
         }
+      },
+      {
+        Sid      = "ReadSessionsTasksDevices"
+        Effect   = "Allow"
+        Action   = ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
+        Resource = [var.table_arn]
+        Condition = {
+          "ForAllValues:StringLike" = {
+            "dynamodb:LeadingKeys" = local.readable_leading_keys
+          }
+        }
+      },
+      {
+        # The owner index is keyed by task id, which is only known at run
+        # time: the index itself is the limit.
+        Sid      = "QueryOwnerIndex"
+        Effect   = "Allow"
+        Action   = ["dynamodb:Query"]
+        Resource = ["${var.table_arn}/index/owner"]
       },
       {
         Sid      = "TableKey"

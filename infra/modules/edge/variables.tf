@@ -158,6 +158,18 @@ variable "task_memory" {
   }
 }
 
+variable "gc_percent" {
+  description = "The edge's GOGC: the garbage collector's headroom in percent of the live heap. Lower holds more sessions per MiB for more collector CPU (docs/benchmarks.md, Memory)."
+  type        = number
+  default     = 50
+  nullable    = false
+
+  validation {
+    condition     = var.gc_percent >= 10 && var.gc_percent <= 400 && floor(var.gc_percent) == var.gc_percent
+    error_message = "gc_percent must be a whole number from 10 to 400."
+  }
+}
+
 variable "min_capacity" {
   description = "Fewest edge tasks (two keep sessions alive through a task failure)."
   type        = number
@@ -322,9 +334,9 @@ variable "groupwise_ca_secret_arns" {
 }
 
 variable "lease_seconds" {
-  description = "Session lease in seconds (COLLABGW_LEASE_SECONDS); same value as the functions."
+  description = "An edge task's lease in seconds (COLLABGW_LEASE_SECONDS); same value as the functions."
   type        = number
-  default     = 90
+  default     = 30
   nullable    = false
 
   validation {
@@ -335,9 +347,9 @@ variable "lease_seconds" {
 }
 
 variable "heartbeat_seconds" {
-  description = "Lease renewal interval in seconds (COLLABGW_HEARTBEAT_SECONDS); same value as the functions."
+  description = "Interval in seconds at which each edge task renews its lease, one write per task (COLLABGW_HEARTBEAT_SECONDS); same value as the functions."
   type        = number
-  default     = 30
+  default     = 10
   nullable    = false
 
   validation {
