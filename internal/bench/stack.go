@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/ddblocal"
+	"github.com/collabgw/collabgw/internal/demo"
+	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/localstack"
+)
+
+// StackConfig is the local stack `collabgw bench` starts for itself:
+// everything on free loopback ports (never the stack's defaults, so it can
+// run beside `make run` and other benches), DynamoDB Local in memory.
+type StackConfig struct {
+	// DataDir holds the keys, the built binaries and the edge's log.
+	DataDir  string
+	CacheDir string // DynamoDB Local's install
+	Users    int    // demo users to seed
+	// FunctionInstances is the emulators per function (0: the stack's
+	// default).
+	FunctionInstances int
+	// EdgeLogLevel is the edge's COLLABGW_LOG_LEVEL ("": info, as ECS runs
+	// it: its logging is part of its CPU per login).
+	EdgeLogLevel string
+	Log          *slog.Logger
+}
+
+// Stack is a local stack started for a run, and the Target to measure it.
+type Stack struct {
+	Target Target
+	stack  *localstack.Stack
+	edge   *edgeProcess
+}
+
+// StartStack starts the stack and one edge process, and returns them
+// with the Target that measures them: the simulator times GroupWise, and
+// /proc/<pid>/stat times the edge.
+func StartStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	st, err := localstack.Start(ctx, localstack.Config{
+		DataDir: cfg.DataDir, InMemory: true, CacheDir: cfg.CacheDir,
+		LambdaAddr: "127.0.0.1:0", SimulatorAddr: "127.0.0.1:0",
+		Pool:      admission.PoolConfig{Name: localstack.DefaultPool, ProtocolLimit: admission.DefaultProtocolLimit},
+		DemoUsers: cfg.Users, FunctionInstances: cfg.FunctionInstances,
+		// The sweep would run in the middle of a phase: once an hour is
+		// never, for a run of minutes.
+		SweepEvery: 3600e9,
+		Log:        cfg.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{stack: st}
+	if s.edge, err = startEdge(ctx, st, cfg); err != nil {
+		st.Close()
+		return nil, err
+	}
+	gw, err := devproto.LoadPublicKey(st.GatewayPubFile)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	pid := s.edge.cmd.Process.Pid
+	s.Target = Target{
+		DB: NewDynamoClient(st.DynamoEndpoint), Table: st.Config.Table,
+		Sessions: st.Store, Pool: st.Config.Pool.Name,
+		Edge: s.edge.addr, Gateway: gw, KeyDir: st.DeviceKeyDir, Users: cfg.Users, Password: demo.Password,
+		EdgeCPU:       ProcCPU{PIDs: []int{pid}},
+		EdgeCPUSource: fmt.Sprintf("utime+stime of the edge process (/proc/%d/stat, 10 ms ticks), the real edge binary configured by environment", pid),
+		GroupWise:     st.Simulator,
+	}
+	return s, nil
+}
+
+// Endpoints describes the stack for a log line.
+func (s *Stack) Endpoints() string {
+	return fmt.Sprintf("dynamodb=%s lambda=%s groupwise=%s edge=%s edge_pid=%d",
+		s.stack.DynamoEndpoint, s.stack.LambdaEndpoint, s.stack.GroupWiseAddr, s.edge.addr, s.edge.cmd.Process.Pid)
+}
+
+// EdgePID is the edge process, e.g. for a profiler.
+func (s *Stack) EdgePID() int { return s.edge.cmd.Process.Pid }
+
+// Close drains the edge, then stops the stack.
+func (s *Stack) Close() {
+	if s.edge != nil {
+		if err := s.edge.stop(); err != nil {
+			s.stack.Config.Log.Warn("edge stop", "err", err)
+		}
+	}
+	s.stack.Close()
+}
+
+// NewDynamoClient is a DynamoDB Local client whose connection pool keeps
+// as many idle connections as the raw phase has transactions in flight
+// (the SDK's default keeps 10, and reopening the others would be measured
+// as the database's time).
+func NewDynamoClient(endpoint string) *dynamodb.Client {
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = rawDevices
+	})
+	return ddblocal.NewClient(endpoint, func(o *dynamodb.Options) { o.HTTPClient = httpClient })
+}
+
+// freeAddr picks a free loopback port. Another process could take it
+// before the edge binds it; the edge then fails to start, and says so.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("bench: find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// keyText reads a key file as the edge's environment carries it.
+func keyText(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("bench: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func absJoin(elem ...string) (string, error) {
+	p, err := filepath.Abs(filepath.Join(elem...))
+	if err != nil {
+		return "", errors.Join(errors.New("bench: path"), err)
+	}
+	return p, nil
+}
