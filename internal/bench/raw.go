@@ -118,7 +118,9 @@ func indexAttributes(schema *dynamodb.CreateTableInput) map[string]types.ScalarA
 }
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-func n(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
 
 func itemKey(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{manifest.AttrPartitionKey: s(pk), manifest.AttrSortKey: s(sk)}
@@ -251,7 +253,7 @@ func (r *raw) transaction(dev int, indexAttrs map[string]types.ScalarAttributeTy
 		"owner": s("bench-task"), "req": s(sid), "ver": n(1), "created": n(nowMs), "lastStatus": n(nowMs),
 		"cov": s("in"), "covSince": n(nowMs), "resumeHash": &types.AttributeValueMemberB{Value: id[:]},
 		"conn": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"host": s("127.0.0.1"), "port": n(8300)}},
-		"ttl": n(now.Add(24 * time.Hour).Unix()),
+		"ttl":  n(now.Add(24 * time.Hour).Unix()),
 	})
 	for name, typ := range indexAttrs {
 		if typ == types.ScalarAttributeTypeN {

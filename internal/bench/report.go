@@ -18,9 +18,9 @@ const (
 // Report is one run's figures.
 type Report struct {
 	// Command is how the run was started, to reproduce it.
-	Command  string   `json:"command,omitempty"`
-	Machine  Machine  `json:"machine"`
-	Settings Settings `json:"settings"`
+	Command  string    `json:"command,omitempty"`
+	Machine  Machine   `json:"machine"`
+	Settings Settings  `json:"settings"`
 	Raw      RawReport `json:"raw"`
 	Sweep    []Phase   `json:"sweep"`
 	Open     Phase     `json:"open"`
