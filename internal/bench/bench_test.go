@@ -1,0 +1,292 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/devproto/devprototest"
+	"github.com/collabgw/collabgw/internal/dynamotest"
+)
+
+func TestMain(m *testing.M) { dynamotest.Main(m) }
+
+// TestRawMeasuresAndCleansUp runs the raw phase against DynamoDB Local:
+// every transaction commits (the conditions hold: devices are never
+// shared between workers, the counter's limit is never reached), each
+// concurrency gets its point, and the phase's table is gone after.
+func TestRawMeasuresAndCleansUp(t *testing.T) {
+	db := NewDynamoClient(dynamotest.Endpoint(t))
+	table := dynamotest.TableName(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := &raw{db: db, table: table}
+	rep, err := r.run(ctx, []int{1, 3}, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Points) != 2 || rep.Points[0].Concurrency != 1 || rep.Points[1].Concurrency != 3 {
+		t.Fatalf("points %+v", rep.Points)
+	}
+	for _, p := range rep.Points {
+		if p.TxPerSecond <= 0 || p.Latency.N == 0 || len(p.Errors) != 0 {
+			t.Errorf("point %+v: want committed transactions and no errors", p)
+		}
+		if rep.Best < p.TxPerSecond {
+			t.Errorf("best %v below a point's %v", rep.Best, p.TxPerSecond)
+		}
+	}
+	_, err = db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	var missing *types.ResourceNotFoundException
+	if !errors.As(err, &missing) {
+		t.Fatalf("the raw table is still there after the phase: %v", err)
+	}
+}
+
+// TestRawSessionFeedsEveryIndex: the raw session item carries every
+// attribute an index of the collabgw table is keyed on, so the raw phase
+// pays for the same index writes as an admission.
+func TestRawSessionFeedsEveryIndex(t *testing.T) {
+	schema := admission.TableSchema("t")
+	attrs := indexAttributes(schema)
+	r := &raw{table: "t"}
+	in, err := r.transaction(0, attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var put *types.Put
+	for _, it := range in.TransactItems {
+		if it.Put != nil {
+			put = it.Put
+		}
+	}
+	if put == nil || len(in.TransactItems) != 4 {
+		t.Fatalf("transaction %+v: want 4 items, one of them the session put", in.TransactItems)
+	}
+	var indexKeys []string
+	for _, l := range schema.LocalSecondaryIndexes {
+		for _, k := range l.KeySchema {
+			indexKeys = append(indexKeys, aws.ToString(k.AttributeName))
+		}
+	}
+	for _, g := range schema.GlobalSecondaryIndexes {
+		for _, k := range g.KeySchema {
+			indexKeys = append(indexKeys, aws.ToString(k.AttributeName))
+		}
+	}
+	if len(indexKeys) == 0 {
+		t.Fatal("the schema has no index: this test checks nothing")
+	}
+	for _, k := range indexKeys {
+		if _, ok := put.Item[k]; !ok {
+			t.Errorf("the session item lacks %s, an index key", k)
+		}
+	}
+}
+
+func TestStatTicks(t *testing.T) {
+	tests := []struct {
+		name, stat string
+		want       int64
+		err        bool
+	}{
+		{"plain", "1234 (edge) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 70 0 0 20 0 9 0 100 0 0", 320, false},
+		{"name with spaces and parens", "99 (a (b) c) R 1 2 3 4 5 6 7 8 9 10 11 12 0 0 20 0", 23, false},
+		{"no name", "99 R 1 2 3", 0, true},
+		{"too short", "99 (x) R 1 2 3", 0, true},
+		{"not a number", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 ab 1 0 0", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := statTicks([]byte(tt.stat))
+			if (err != nil) != tt.err || got != tt.want {
+				t.Fatalf("statTicks = %d, %v; want %d, error %v", got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func TestProcCPU(t *testing.T) {
+	root := t.TempDir()
+	for pid, stat := range map[string]string{
+		"10": "10 (edge) S 1 10 10 0 -1 0 0 0 0 0 300 100 0 0 20 0 9 0 1 0 0",
+		"11": "11 (edge) S 1 11 11 0 -1 0 0 0 0 0 5 5 0 0 20 0 9 0 1 0 0",
+	} {
+		if err := os.MkdirAll(filepath.Join(root, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, pid, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ProcCPU{PIDs: []int{10, 11}, Root: root}.CPUTime()
+	if err != nil || got != 4100*time.Millisecond {
+		t.Fatalf("CPUTime = %v, %v; want 4.1s (410 ticks)", got, err)
+	}
+	if _, err := (ProcCPU{PIDs: []int{12}, Root: root}).CPUTime(); !errors.Is(err, ErrNoProcess) {
+		t.Fatalf("missing pid: %v, want ErrNoProcess", err)
+	}
+	if _, err := (ProcCPU{}).CPUTime(); !errors.Is(err, ErrNoProcess) {
+		t.Fatalf("no pid: %v, want ErrNoProcess", err)
+	}
+	// The real /proc: this process's own CPU time only grows.
+	self := ProcCPU{PIDs: []int{os.Getpid()}}
+	before, err := self.CPUTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); { //nolint:revive // spin on purpose: CPU time to read
+	}
+	if after, err := self.CPUTime(); err != nil || after < before {
+		t.Fatalf("own CPU went from %v to %v (%v)", before, after, err)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	var lat []time.Duration
+	for i := 100; i >= 1; i-- { // unsorted on purpose
+		lat = append(lat, time.Duration(i)*time.Millisecond)
+	}
+	got := summarize(lat)
+	want := Latency{N: 100, P50ms: 50, P90ms: 90, P99ms: 99, MaxMs: 100}
+	if got != want {
+		t.Fatalf("summarize = %+v, want %+v", got, want)
+	}
+	if (summarize(nil) != Latency{}) {
+		t.Fatal("no latencies must give a zero summary")
+	}
+}
+
+func TestPairGroupWise(t *testing.T) {
+	device := map[string]time.Duration{"a": 30 * time.Millisecond, "b": 10 * time.Millisecond, "c": 5 * time.Millisecond}
+	gw := map[string]time.Duration{"a": 10 * time.Millisecond, "b": 12 * time.Millisecond} // c not timed; b's clock skew clamps at 0
+	own, without := pairGroupWise(device, gw)
+	if own.N != 2 || own.MaxMs != 12 || without.N != 2 || without.MaxMs != 20 || without.P50ms != 0 {
+		t.Fatalf("own %+v, without %+v", own, without)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	good := Target{
+		DB: NewDynamoClient("http://127.0.0.1:1"), Table: "t", Sessions: noSessions{}, Pool: "p",
+		Edge: "127.0.0.1:1", Gateway: devprototest.PublicKey("gw"), KeyDir: "k", Users: 2000,
+	}
+	if _, err := New(good); err != nil {
+		t.Fatalf("New with a good target: %v", err)
+	}
+	tests := []struct {
+		name string
+		t    func(Target) Target
+		opt  Option
+	}{
+		{"no table", func(t Target) Target { t.Table = ""; return t }, nil},
+		{"no counter", func(t Target) Target { t.Sessions = nil; return t }, nil},
+		{"no edge", func(t Target) Target { t.Edge = ""; return t }, nil},
+		{"too few users", func(t Target) Target { t.Users = 10; return t }, nil},
+		{"raw concurrency 0", nil, WithRaw([]int{0}, time.Second)},
+		{"raw concurrency above the devices", nil, WithRaw([]int{rawDevices + 1}, time.Second)},
+		{"no sweep", nil, WithSweep(nil, 10)},
+		{"sweep concurrency too high", nil, WithSweep([]int{MaxConcurrency + 1}, 10)},
+		{"open rate 0", nil, WithOpen(0, time.Second)},
+		{"open under one login", nil, WithOpen(0.5, time.Second)},
+		{"negative warm-up", nil, WithWarmup(-1)},
+		{"zero settle", nil, WithSettleTimeout(0)},
+		{"nil logger", nil, WithLogger(nil)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			target := good
+			if tt.t != nil {
+				target = tt.t(good)
+			}
+			var opts []Option
+			if tt.opt != nil {
+				opts = append(opts, tt.opt)
+			}
+			if _, err := New(target, opts...); !errors.Is(err, ErrConfig) {
+				t.Fatalf("New = %v, want ErrConfig", err)
+			}
+		})
+	}
+}
+
+type noSessions struct{}
+
+func (noSessions) Counter(context.Context, string) (int, error) { return 0, nil }
+
+func TestReplaceSection(t *testing.T) {
+	section := DocBegin + "\nnew\n" + DocEnd + "\n"
+	tests := []struct {
+		name, doc, want string
+		err             error
+	}{
+		{"middle", "# T\n\n" + DocBegin + "\nold\n" + DocEnd + "\n\n## After\n", "# T\n\n" + section + "\n## After\n", nil},
+		{"at the end without newline", "x\n" + DocBegin + "old" + DocEnd, "x\n" + section, nil},
+		{"no markers", "# T\n", "", ErrNoMarkers},
+		{"no end", DocBegin + "\nold\n", "", ErrNoMarkers},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReplaceSection([]byte(tt.doc), section)
+			if !errors.Is(err, tt.err) || (err == nil && string(got) != tt.want) {
+				t.Fatalf("ReplaceSection = %q, %v; want %q, %v", got, err, tt.want, tt.err)
+			}
+		})
+	}
+}
+
+func ptr(v float64) *float64 { return &v }
+
+// TestGoals evaluates the four goals on made-up figures, both sides of
+// each threshold.
+func TestGoals(t *testing.T) {
+	sweep := func(tput ...float64) []Phase {
+		var out []Phase
+		for i, c := range []int{1, 4, 16, 64} {
+			out = append(out, Phase{Mode: "closed", Concurrency: c, LoginsPerSecond: tput[i]})
+		}
+		return out
+	}
+	open := func(exP99, cpu float64) Phase {
+		return Phase{Mode: "open", OfferedPerSecond: 100, Accepted: 1000, EdgeCPUms: ptr(cpu * 1000), EdgeCPUPerLoginMs: ptr(cpu),
+			GroupWise: &Latency{N: 1000, P99ms: 5}, ExGroupWise: &Latency{N: 1000, P99ms: exP99}}
+	}
+	tests := []struct {
+		name string
+		rep  Report
+		want [4]string
+	}{
+		{"all met", Report{Raw: RawReport{Best: 100}, Sweep: sweep(50, 85, 90, 88), Open: open(40, 0.5)},
+			[4]string{"met", "met", "met", "met"}},
+		{"none met", Report{Raw: RawReport{Best: 100}, Sweep: sweep(50, 79, 60, 30), Open: open(60, 0.7)},
+			[4]string{"NOT met", "NOT met", "NOT met", "NOT met"}},
+		{"nothing to measure with", Report{Raw: RawReport{Best: 100}, Sweep: sweep(50, 85, 90, 88)[:2], Open: Phase{OfferedPerSecond: 100}},
+			[4]string{"met", "not measured", "not measured", "not measured"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.rep.evaluate()
+			if len(tt.rep.Goals) != 4 {
+				t.Fatalf("%d goals", len(tt.rep.Goals))
+			}
+			for i, g := range tt.rep.Goals {
+				if got := yesNo(g.Met); got != tt.want[i] {
+					t.Errorf("goal %q: %s (%s), want %s", g.Name, got, g.Measured, tt.want[i])
+				}
+			}
+			md := tt.rep.Markdown()
+			if !strings.HasPrefix(md, DocBegin) || !strings.HasSuffix(md, DocEnd+"\n") {
+				t.Errorf("markdown section not between its markers:\n%s", md)
+			}
+		})
+	}
+}
