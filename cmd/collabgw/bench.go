@@ -27,6 +27,8 @@ func newBenchCmd() *cobra.Command {
 		target                bench.Target
 		gatewayKey, dynamo    string
 		edgePIDs              []int
+		edgeAddr              string
+		variants              []string
 		dataDir, markdown     string
 		asJSON, verbose       bool
 		rawConc, sweepConc    []int
@@ -55,6 +57,10 @@ func newBenchCmd() *cobra.Command {
 and the edge's CPU per accepted login in every phase (utime+stime of the edge process from
 /proc/<pid>/stat over the phase). Sessions are logged out and released between phases.
 
+--edge starts edge variants side by side, e.g. --edge now --edge main@/tmp/edge-main (a binary
+built from another commit) or --edge lean:GOMAXPROCS=1: each phase runs against each in turn,
+so that the machine's load falls on all of them alike.
+
 Prints one table, the ratio whole path / raw and issue 15's goals; --json prints the report as
 JSON, --markdown FILE rewrites FILE's generated section (docs/benchmarks.md has one; - prints
 it). With --use, the GroupWise time is not measured (the simulator is in another process) and
@@ -76,7 +82,7 @@ edge CPU only with --edge-pid.`,
 				if err != nil {
 					return err
 				}
-				if dynamo == "" || target.Edge == "" {
+				if dynamo == "" || edgeAddr == "" {
 					return errors.New("--use needs at least --dynamodb and --edge")
 				}
 				db := bench.NewDynamoClient(dynamo)
@@ -84,10 +90,12 @@ edge CPU only with --edge-pid.`,
 				if target.Sessions, err = admission.New(db, target.Table); err != nil {
 					return err
 				}
+				e := bench.Edge{Name: "edge", Addr: edgeAddr}
 				if len(edgePIDs) > 0 {
-					target.EdgeCPU = bench.ProcCPU{PIDs: edgePIDs}
-					target.EdgeCPUSource = fmt.Sprintf("utime+stime of the edge processes %v (/proc/<pid>/stat, 10 ms ticks)", edgePIDs)
+					e.CPU = bench.ProcCPU{PIDs: edgePIDs}
+					e.CPUSource = fmt.Sprintf("utime+stime of the edge processes %v (/proc/<pid>/stat, 10 ms ticks)", edgePIDs)
 				}
+				target.Edges = []bench.Edge{e}
 				return runBench(cmd, target, opts, asJSON, markdown)
 			}
 			if users == 0 {
@@ -101,6 +109,14 @@ edge CPU only with --edge-pid.`,
 				defer os.RemoveAll(dir)
 				dataDir = dir
 			}
+			var edges []bench.EdgeVariant
+			for _, spec := range variants {
+				v, err := bench.ParseVariant(spec)
+				if err != nil {
+					return err
+				}
+				edges = append(edges, v)
+			}
 			cacheDir, err := ddblocal.CacheDir()
 			if err != nil {
 				return err
@@ -111,7 +127,7 @@ edge CPU only with --edge-pid.`,
 			}
 			log.Info("starting a local stack", "demo_users", users, "data_dir", dataDir)
 			st, err := bench.StartStack(ctx, bench.StackConfig{
-				DataDir: dataDir, CacheDir: cacheDir, Users: users, FunctionInstances: instances, Log: stackLog,
+				DataDir: dataDir, CacheDir: cacheDir, Users: users, FunctionInstances: instances, Edges: edges, Log: stackLog,
 			})
 			if err != nil {
 				return err
@@ -122,11 +138,12 @@ edge CPU only with --edge-pid.`,
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&use, "use", false, "measure a running stack named by --dynamodb, --table, --pool, --edge, --gateway-key, --keys, --users")
+	f.BoolVar(&use, "use", false, "measure a running stack named by --dynamodb, --table, --pool, --edge-addr, --gateway-key, --keys, --users")
 	f.StringVar(&dynamo, "dynamodb", "", "with --use: the stack's DynamoDB Local endpoint, http://host:port")
 	f.StringVar(&target.Table, "table", localstack.DefaultTable, "with --use: the stack's table")
 	f.StringVar(&target.Pool, "pool", localstack.DefaultPool, "the demo users' pool")
-	f.StringVar(&target.Edge, "edge", "", "with --use: the edge's device port, host:port")
+	f.StringVar(&edgeAddr, "edge-addr", "", "with --use: the edge's device port, host:port")
+	f.StringArrayVar(&variants, "edge", nil, "an edge process to start and measure, NAME[@BINARY][:KEY=VALUE,…] (repeat to compare variants side by side; default one, built from this module)")
 	f.StringVar(&gatewayKey, "gateway-key", defaultGatewayPubKey, "with --use: the gateway's public key file")
 	f.StringVar(&target.KeyDir, "keys", defaultDeviceKeyDir, "with --use: folder of the demo devices' keys (userNNNN.key)")
 	f.IntSliceVar(&edgePIDs, "edge-pid", nil, "with --use: the edge processes whose CPU to read (repeat or comma-separate)")
@@ -200,11 +217,26 @@ func commandLine(cmd *cobra.Command) string {
 		if f.Name == "markdown" || f.Name == "json" || f.Name == "verbose" {
 			return // output only
 		}
-		v := f.Value.String()
-		if sv, ok := f.Value.(pflag.SliceValue); ok {
-			v = strings.Join(sv.GetSlice(), ",")
+		sv, ok := f.Value.(pflag.SliceValue)
+		switch {
+		case ok && f.Value.Type() == "stringArray": // repeated, one value each
+			for _, v := range sv.GetSlice() {
+				parts = append(parts, "--"+f.Name+"="+shellQuote(v))
+			}
+		case ok:
+			parts = append(parts, "--"+f.Name+"="+strings.Join(sv.GetSlice(), ","))
+		default:
+			parts = append(parts, "--"+f.Name+"="+shellQuote(f.Value.String()))
 		}
-		parts = append(parts, "--"+f.Name+"="+v)
 	})
 	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes v for a POSIX shell when it holds anything but plain
+// characters.
+func shellQuote(v string) string {
+	if v != "" && strings.Trim(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:=/@+%") == "" {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
 }

@@ -54,11 +54,14 @@ func TestBenchEndToEnd(t *testing.T) {
 			t.Errorf("raw point %+v", p)
 		}
 	}
-	if len(rep.Sweep) != 3 {
-		t.Fatalf("%d sweep phases, want 3", len(rep.Sweep))
+	if len(rep.Edges) != 1 {
+		t.Fatalf("%d edges in the report, want 1", len(rep.Edges))
 	}
-	phases := append(rep.Sweep, rep.Open)
-	for _, p := range phases {
+	e := rep.Edges[0]
+	if len(e.Sweep) != 3 {
+		t.Fatalf("%d sweep phases, want 3", len(e.Sweep))
+	}
+	for _, p := range append(e.Sweep, e.Open) {
 		if p.Accepted != p.Logins || p.Logins == 0 || p.LoginsPerSecond <= 0 || p.Latency.N != p.Accepted {
 			t.Errorf("phase %q: %d of %d accepted at %v/s, latency of %d (%v)", p.Name, p.Accepted, p.Logins, p.LoginsPerSecond, p.Latency.N, p.FirstError)
 		}
@@ -69,16 +72,16 @@ func TestBenchEndToEnd(t *testing.T) {
 			t.Errorf("phase %q: no edge CPU", p.Name)
 		}
 	}
-	if rep.Open.Mode != "open" || rep.Open.OfferedPerSecond != 20 {
-		t.Errorf("open phase %+v", rep.Open)
+	if e.Open.Mode != "open" || e.Open.OfferedPerSecond != 20 {
+		t.Errorf("open phase %+v", e.Open)
 	}
-	if rep.BestLoginsPerSecond <= 0 || rep.RatioToRaw <= 0 || rep.EdgeCPUSource == "" {
-		t.Errorf("best %v, ratio %v, edge CPU source %q", rep.BestLoginsPerSecond, rep.RatioToRaw, rep.EdgeCPUSource)
+	if e.BestLoginsPerSecond <= 0 || e.RatioToRaw <= 0 || e.CPUSource == "" {
+		t.Errorf("best %v, ratio %v, edge CPU source %q", e.BestLoginsPerSecond, e.RatioToRaw, e.CPUSource)
 	}
-	if len(rep.Goals) != 4 {
-		t.Fatalf("%d goals, want 4", len(rep.Goals))
+	if len(e.Goals) != 4 {
+		t.Fatalf("%d goals, want 4", len(e.Goals))
 	}
-	for _, g := range rep.Goals {
+	for _, g := range e.Goals {
 		if g.Met == nil || g.Measured == "" {
 			t.Errorf("goal %q not measured: %+v", g.Name, g)
 		}
@@ -91,5 +94,17 @@ func TestBenchEndToEnd(t *testing.T) {
 	if s := string(b); strings.Contains(s, "old figures") || !strings.Contains(s, "| whole path | 20/s offered |") ||
 		!strings.HasPrefix(s, "# B\n\n"+bench.DocBegin) || !strings.HasSuffix(s, bench.DocEnd+"\n\n## After\n") {
 		t.Errorf("document after the run:\n%s", s)
+	}
+}
+
+func TestBenchCommandLine(t *testing.T) {
+	cmd := newBenchCmd()
+	if err := cmd.ParseFlags([]string{"--edge", "now", "--edge", "lean:GOMAXPROCS=1", "--concurrency", "1,4", "--markdown", "x.md", "--password", "a b"}); err != nil {
+		t.Fatal(err)
+	}
+	got := commandLine(cmd)
+	want := "go run ./cmd/bench --concurrency=1,4 --edge=now --edge=lean:GOMAXPROCS=1 --password='a b'"
+	if got != want {
+		t.Fatalf("commandLine = %q\nwant          %q", got, want)
 	}
 }

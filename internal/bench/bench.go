@@ -77,6 +77,18 @@ type SessionCounter interface {
 	Counter(ctx context.Context, pool string) (int, error)
 }
 
+// Edge is one edge (or one fleet behind its balancer) a run measures.
+type Edge struct {
+	// Name tells variants apart in the report ("edge" when there is one).
+	Name string
+	// Addr is the devices' address.
+	Addr string
+	// CPU reads the CPU time of the edge's processes (nil: not measured);
+	// CPUSource says how, for the report.
+	CPU       CPUReader
+	CPUSource string
+}
+
 // Target is the stack a run measures.
 type Target struct {
 	// DB is a client of the stack's DynamoDB Local and Table its table;
@@ -87,19 +99,16 @@ type Target struct {
 	// phases.
 	Sessions SessionCounter
 	Pool     string
-	// Edge is the devices' address (an edge, or the balancer in front of
-	// several), Gateway its public key.
-	Edge    string
+	// Edges are the edges to measure: one, or variants of it (another
+	// build, another environment) measured side by side, each phase run
+	// against each in turn. Gateway is their public key.
+	Edges   []Edge
 	Gateway devproto.PublicKey
 	// KeyDir holds the demo devices' keys (userNNNN.key); Users is how
 	// many demo users the stack seeded (user0001…), all with Password.
 	KeyDir   string
 	Users    int
 	Password string
-	// EdgeCPU reads the CPU time of every edge process (nil: edge CPU is
-	// not measured); EdgeCPUSource says how, for the report.
-	EdgeCPU       CPUReader
-	EdgeCPUSource string
 	// GroupWise, when set, times GroupWise's share of each login; without
 	// it latency excluding GroupWise is not reported.
 	GroupWise GroupWiseTimer
@@ -223,8 +232,15 @@ func New(t Target, opts ...Option) (*Bench, error) {
 		return nil, fmt.Errorf("%w: need the stack's DynamoDB client and table", ErrConfig)
 	case t.Sessions == nil || t.Pool == "":
 		return nil, fmt.Errorf("%w: need the pool and a way to read its counter", ErrConfig)
-	case t.Edge == "" || t.Gateway.IsZero() || t.KeyDir == "":
-		return nil, fmt.Errorf("%w: need the edge address, the gateway key and the device keys", ErrConfig)
+	case len(t.Edges) == 0 || t.Gateway.IsZero() || t.KeyDir == "":
+		return nil, fmt.Errorf("%w: need an edge, the gateway key and the device keys", ErrConfig)
+	}
+	names := map[string]bool{}
+	for _, e := range t.Edges {
+		if e.Addr == "" || e.Name == "" || names[e.Name] {
+			return nil, fmt.Errorf("%w: every edge needs an address and a name of its own", ErrConfig)
+		}
+		names[e.Name] = true
 	}
 	need := max(cfg.sweepLogins, cfg.openLogins(), cfg.warmup)
 	if t.Users < need {
@@ -235,9 +251,11 @@ func New(t Target, opts ...Option) (*Bench, error) {
 
 func (c config) openLogins() int { return int(c.rate * c.openDuration.Seconds()) }
 
-// Run measures every phase and evaluates the goals.
+// Run measures every phase and evaluates the goals. With several edges,
+// each phase runs against each edge in turn before the next phase, so
+// that a change in the machine's load falls on all of them alike.
 func (b *Bench) Run(ctx context.Context) (Report, error) {
-	rep := Report{Machine: machine(), Settings: b.settings(), EdgeCPUSource: b.t.EdgeCPUSource}
+	rep := Report{Machine: machine(), Settings: b.settings()}
 	log := b.cfg.log
 
 	r := &raw{db: b.t.DB, table: b.t.Table + rawSuffix}
@@ -249,24 +267,33 @@ func (b *Bench) Run(ctx context.Context) (Report, error) {
 	log.Info("raw done", "best_tx_per_s", rep.Raw.Best)
 
 	w := &whole{t: b.t, settle: b.cfg.settle, log: log}
-	if b.cfg.warmup > 0 {
-		log.Info("warm-up", "logins", b.cfg.warmup)
-		if _, err := w.phase(ctx, phaseSpec{name: "warm-up", concurrency: min(4, b.cfg.warmup), logins: b.cfg.warmup}); err != nil {
-			return rep, err
+	for _, e := range b.t.Edges {
+		rep.Edges = append(rep.Edges, EdgeReport{Name: e.Name, CPUSource: e.CPUSource})
+		if b.cfg.warmup > 0 {
+			log.Info("warm-up", "edge", e.Name, "logins", b.cfg.warmup)
+			if _, err := w.phase(ctx, e, phaseSpec{name: "warm-up", concurrency: min(4, b.cfg.warmup), logins: b.cfg.warmup}); err != nil {
+				return rep, err
+			}
 		}
 	}
 	for _, c := range b.cfg.sweepConcurrency {
-		p, err := w.phase(ctx, phaseSpec{name: fmt.Sprintf("closed %d", c), concurrency: c, logins: b.cfg.sweepLogins})
-		if err != nil {
+		for i, e := range b.t.Edges {
+			p, err := w.phase(ctx, e, phaseSpec{name: fmt.Sprintf("closed %d", c), concurrency: c, logins: b.cfg.sweepLogins})
+			if err != nil {
+				return rep, err
+			}
+			rep.Edges[i].Sweep = append(rep.Edges[i].Sweep, p)
+		}
+	}
+	for i, e := range b.t.Edges {
+		if rep.Edges[i].Open, err = w.phase(ctx, e, phaseSpec{name: fmt.Sprintf("open %g/s", b.cfg.rate), rate: b.cfg.rate, logins: b.cfg.openLogins()}); err != nil {
 			return rep, err
 		}
-		rep.Sweep = append(rep.Sweep, p)
-	}
-	if rep.Open, err = w.phase(ctx, phaseSpec{name: fmt.Sprintf("open %g/s", b.cfg.rate), rate: b.cfg.rate, logins: b.cfg.openLogins()}); err != nil {
-		return rep, err
 	}
 	rep.Machine.LoadAfter = loadAverage()
-	rep.evaluate()
+	for i := range rep.Edges {
+		rep.Edges[i].evaluate(rep.Raw.Best)
+	}
 	return rep, nil
 }
 

@@ -178,7 +178,7 @@ func TestPairGroupWise(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	good := Target{
 		DB: NewDynamoClient("http://127.0.0.1:1"), Table: "t", Sessions: noSessions{}, Pool: "p",
-		Edge: "127.0.0.1:1", Gateway: devprototest.PublicKey("gw"), KeyDir: "k", Users: 2000,
+		Edges: []Edge{{Name: "edge", Addr: "127.0.0.1:1"}}, Gateway: devprototest.PublicKey("gw"), KeyDir: "k", Users: 2000,
 	}
 	if _, err := New(good); err != nil {
 		t.Fatalf("New with a good target: %v", err)
@@ -190,7 +190,12 @@ func TestNewValidates(t *testing.T) {
 	}{
 		{"no table", func(t Target) Target { t.Table = ""; return t }, nil},
 		{"no counter", func(t Target) Target { t.Sessions = nil; return t }, nil},
-		{"no edge", func(t Target) Target { t.Edge = ""; return t }, nil},
+		{"no edge", func(t Target) Target { t.Edges = nil; return t }, nil},
+		{"edge without address", func(t Target) Target { t.Edges = []Edge{{Name: "a"}}; return t }, nil},
+		{"two edges of one name", func(t Target) Target {
+			t.Edges = []Edge{{Name: "a", Addr: "x:1"}, {Name: "a", Addr: "x:2"}}
+			return t
+		}, nil},
 		{"too few users", func(t Target) Target { t.Users = 10; return t }, nil},
 		{"raw concurrency 0", nil, WithRaw([]int{0}, time.Second)},
 		{"raw concurrency above the devices", nil, WithRaw([]int{rawDevices + 1}, time.Second)},
@@ -262,19 +267,19 @@ func TestGoals(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		rep  Report
+		rep  EdgeReport
 		want [4]string
 	}{
-		{"all met", Report{Raw: RawReport{Best: 100}, Sweep: sweep(50, 85, 90, 88), Open: open(40, 0.5)},
+		{"all met", EdgeReport{Sweep: sweep(50, 85, 90, 88), Open: open(40, 0.5)},
 			[4]string{"met", "met", "met", "met"}},
-		{"none met", Report{Raw: RawReport{Best: 100}, Sweep: sweep(50, 79, 60, 30), Open: open(60, 0.7)},
+		{"none met", EdgeReport{Sweep: sweep(50, 79, 60, 30), Open: open(60, 0.7)},
 			[4]string{"NOT met", "NOT met", "NOT met", "NOT met"}},
-		{"nothing to measure with", Report{Raw: RawReport{Best: 100}, Sweep: sweep(50, 85, 90, 88)[:2], Open: Phase{OfferedPerSecond: 100}},
+		{"nothing to measure with", EdgeReport{Sweep: sweep(50, 85, 90, 88)[:2], Open: Phase{OfferedPerSecond: 100}},
 			[4]string{"met", "not measured", "not measured", "not measured"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.rep.evaluate()
+			tt.rep.evaluate(100)
 			if len(tt.rep.Goals) != 4 {
 				t.Fatalf("%d goals", len(tt.rep.Goals))
 			}
@@ -283,9 +288,71 @@ func TestGoals(t *testing.T) {
 					t.Errorf("goal %q: %s (%s), want %s", g.Name, got, g.Measured, tt.want[i])
 				}
 			}
-			md := tt.rep.Markdown()
-			if !strings.HasPrefix(md, DocBegin) || !strings.HasSuffix(md, DocEnd+"\n") {
-				t.Errorf("markdown section not between its markers:\n%s", md)
+		})
+	}
+}
+
+// TestRendering: one edge gets no edge column; compared edges get one,
+// phase by phase in the order they ran, and goals for each.
+func TestRendering(t *testing.T) {
+	edge := func(name string) EdgeReport {
+		e := EdgeReport{Name: name, Sweep: []Phase{
+			{Edge: name, Mode: "closed", Concurrency: 1, Logins: 10, Accepted: 10, LoginsPerSecond: 10},
+			{Edge: name, Mode: "closed", Concurrency: 4, Logins: 10, Accepted: 9, LoginsPerSecond: 20},
+		}, Open: Phase{Edge: name, Mode: "open", OfferedPerSecond: 100, Logins: 10, Accepted: 10, EdgeCPUms: ptr(5), EdgeCPUPerLoginMs: ptr(0.5),
+			GroupWise: &Latency{N: 10, P99ms: 4}, ExGroupWise: &Latency{N: 10, P99ms: 9}}}
+		e.evaluate(40)
+		return e
+	}
+	one := Report{Raw: RawReport{Best: 40, Points: []RawPoint{{Concurrency: 4, TxPerSecond: 40}}}, Edges: []EdgeReport{edge("edge")}}
+	md := one.Markdown()
+	for _, want := range []string{"| phase | load |", "| whole path | 4 in flight | 20 logins/s (9 of 10 accepted) |", "| whole path | 100/s offered |", "0.50 ms", "= 50 %"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("one edge: markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if !strings.HasPrefix(md, DocBegin) || !strings.HasSuffix(md, DocEnd+"\n") {
+		t.Errorf("markdown section not between its markers:\n%s", md)
+	}
+	two := Report{Raw: one.Raw, Edges: []EdgeReport{edge("now"), edge("main")}}
+	md = two.Markdown()
+	i1 := strings.Index(md, "| whole path | now | 1 in flight")
+	i2 := strings.Index(md, "| whole path | main | 1 in flight")
+	i3 := strings.Index(md, "| whole path | now | 4 in flight")
+	if i1 < 0 || i2 < i1 || i3 < i2 || !strings.Contains(md, "| main | edge CPU per login |") {
+		t.Errorf("two edges: phases not interleaved by edge, or goals without the edge:\n%s", md)
+	}
+	var text strings.Builder
+	if err := two.WriteText(&text); err != nil || !strings.Contains(text.String(), "whole path / raw (main)") {
+		t.Errorf("text (%v):\n%s", err, text.String())
+	}
+}
+
+func TestParseVariant(t *testing.T) {
+	tests := []struct {
+		spec string
+		want EdgeVariant
+		err  bool
+	}{
+		{"edge", EdgeVariant{Name: "edge"}, false},
+		{"lean:GOMAXPROCS=1,GOGC=200", EdgeVariant{Name: "lean", Env: []string{"GOMAXPROCS=1", "GOGC=200"}}, false},
+		{"main@/tmp/edge-main", EdgeVariant{Name: "main", Binary: "/tmp/edge-main"}, false},
+		{"main@/tmp/edge:COLLABGW_LOG_LEVEL=warn", EdgeVariant{Name: "main", Binary: "/tmp/edge", Env: []string{"COLLABGW_LOG_LEVEL=warn"}}, false},
+		{"", EdgeVariant{}, true},
+		{"@/tmp/edge", EdgeVariant{}, true},
+		{"x@", EdgeVariant{}, true},
+		{"x:GOGC", EdgeVariant{}, true},
+		{"x:=1", EdgeVariant{}, true},
+		{"a b", EdgeVariant{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			got, err := ParseVariant(tt.spec)
+			if (err != nil) != tt.err {
+				t.Fatalf("ParseVariant(%q) error %v, want error %v", tt.spec, err, tt.err)
+			}
+			if err == nil && (got.Name != tt.want.Name || got.Binary != tt.want.Binary || strings.Join(got.Env, ";") != strings.Join(tt.want.Env, ";")) {
+				t.Fatalf("ParseVariant(%q) = %+v, want %+v", tt.spec, got, tt.want)
 			}
 		})
 	}

@@ -31,21 +31,26 @@ type edgeProcess struct {
 	logf   *os.File
 }
 
-func startEdge(ctx context.Context, st *localstack.Stack, cfg StackConfig) (*edgeProcess, error) {
+// buildEdge builds this module's edge binary into the data dir.
+func buildEdge(ctx context.Context, cfg StackConfig) (string, error) {
 	root, err := lambdabuild.ModuleRoot(".")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	bin, err := absJoin(cfg.DataDir, "bin", "edge")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	cfg.Log.Info("building the edge", "out", bin)
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./edge")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("bench: go build ./edge: %w\n%s", err, out)
+		return "", fmt.Errorf("bench: go build ./edge: %w\n%s", err, out)
 	}
+	return bin, nil
+}
+
+func startEdge(ctx context.Context, st *localstack.Stack, cfg StackConfig, v EdgeVariant, bin string) (*edgeProcess, error) {
 	key, err := keyText(st.GatewayKeyFile)
 	if err != nil {
 		return nil, err
@@ -58,11 +63,7 @@ func startEdge(ctx context.Context, st *localstack.Stack, cfg StackConfig) (*edg
 	if err != nil {
 		return nil, err
 	}
-	level := cfg.EdgeLogLevel
-	if level == "" {
-		level = "info"
-	}
-	logPath, err := absJoin(cfg.DataDir, "edge.log")
+	logPath, err := absJoin(cfg.DataDir, "edge-"+v.Name+".log")
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +82,7 @@ func startEdge(ctx context.Context, st *localstack.Stack, cfg StackConfig) (*edg
 		manifest.EnvTable + "=" + st.Config.Table,
 		manifest.EnvLeaseSeconds + "=" + strconv.Itoa(int(st.Config.Lease.Seconds())),
 		manifest.EnvHeartbeatSeconds + "=" + strconv.Itoa(int(st.Config.Heartbeat.Seconds())),
-		manifest.EnvLogLevel + "=" + level,
+		manifest.EnvLogLevel + "=info",
 		// The load generator runs from one address.
 		manifest.EnvAddrLoginRate + "=0",
 		"AWS_REGION=" + localstack.LocalRegion,
@@ -90,12 +91,13 @@ func startEdge(ctx context.Context, st *localstack.Stack, cfg StackConfig) (*edg
 		"AWS_ENDPOINT_URL_LAMBDA=" + st.LambdaEndpoint,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + st.DynamoEndpoint,
 	}
+	cmd.Env = append(cmd.Env, v.Env...) // later entries win
 	cmd.Stdout, cmd.Stderr = logf, logf // EMF metrics and JSON logs, for a look after the run
 	// Pdeathsig ends it if this process dies first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("bench: start the edge: %w", err)
+		return nil, fmt.Errorf("bench: start edge %s: %w", v.Name, err)
 	}
 	e := &edgeProcess{cmd: cmd, addr: addr, exited: make(chan struct{}), logf: logf}
 	go func() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -20,14 +21,29 @@ var ErrNoMarkers = errors.New("bench: the document has no " + DocBegin + " … "
 
 var header = []string{"phase", "load", "rate", "p50", "p90", "p99", "GroupWise p50 / p99", "excl. GroupWise p50 / p99", "edge CPU / login"}
 
-// rows is the one table: the raw points, the sweep, the open loop.
+// columns is the table's header: an edge column after the phase when
+// several edges were compared.
+func (r *Report) columns() []string {
+	if len(r.Edges) < 2 {
+		return header
+	}
+	return append([]string{header[0], "edge"}, header[1:]...)
+}
+
+// rows is the one table: the raw points, then the sweep and the open loop
+// in the order they ran (each phase against each edge in turn).
 func (r *Report) rows() [][]string {
+	several := len(r.Edges) > 1
 	var out [][]string
 	for _, p := range r.Raw.Points {
-		out = append(out, []string{
+		row := []string{
 			"DynamoDB Local alone", fmt.Sprintf("%d in flight", p.Concurrency), fmt.Sprintf("%.0f tx/s", p.TxPerSecond),
 			msCell(p.Latency.P50ms), msCell(p.Latency.P90ms), msCell(p.Latency.P99ms), "", "", "",
-		})
+		}
+		if several {
+			row = append([]string{row[0], ""}, row[1:]...)
+		}
+		out = append(out, row)
 	}
 	phase := func(p Phase) []string {
 		load := fmt.Sprintf("%d in flight", p.Concurrency)
@@ -46,12 +62,25 @@ func (r *Report) rows() [][]string {
 		if p.Accepted < p.Logins {
 			row[2] += fmt.Sprintf(" (%d of %d accepted)", p.Accepted, p.Logins)
 		}
+		if several {
+			row = append([]string{row[0], p.Edge}, row[1:]...)
+		}
 		return row
 	}
-	for _, p := range r.Sweep {
-		out = append(out, phase(p))
+	if len(r.Edges) == 0 {
+		return out
 	}
-	return append(out, phase(r.Open))
+	for i := range r.Edges[0].Sweep {
+		for _, e := range r.Edges {
+			if i < len(e.Sweep) {
+				out = append(out, phase(e.Sweep[i]))
+			}
+		}
+	}
+	for _, e := range r.Edges {
+		out = append(out, phase(e.Open))
+	}
+	return out
 }
 
 func msCell(v float64) string {
@@ -71,25 +100,73 @@ func yesNo(met *bool) string {
 	return "NOT met"
 }
 
+// ratioLine is the whole path against raw, per edge.
+func (r *Report) ratioLine(e EdgeReport) string {
+	name := ""
+	if len(r.Edges) > 1 {
+		name = " (" + e.Name + ")"
+	}
+	return fmt.Sprintf("whole path / raw%s: %.1f logins/s / %.1f tx/s = %.0f %%", name, e.BestLoginsPerSecond, r.Raw.Best, e.RatioToRaw*100)
+}
+
+// goalRows are the goals, with the edge's name first when several were
+// compared.
+func (r *Report) goalRows() (head []string, rows [][]string) {
+	head = []string{"goal", "target", "measured", ""}
+	if len(r.Edges) > 1 {
+		head = append([]string{"edge"}, head...)
+	}
+	for _, e := range r.Edges {
+		for _, g := range e.Goals {
+			row := []string{g.Name, g.Target, g.Measured, yesNo(g.Met)}
+			if len(r.Edges) > 1 {
+				row = append([]string{e.Name}, row...)
+			}
+			rows = append(rows, row)
+		}
+	}
+	return head, rows
+}
+
+// cpuSources says how each edge's CPU was read.
+func (r *Report) cpuSources() []string {
+	var out []string
+	for _, e := range r.Edges {
+		if e.CPUSource == "" {
+			continue
+		}
+		if len(r.Edges) > 1 {
+			out = append(out, e.Name+": "+e.CPUSource)
+		} else {
+			out = append(out, e.CPUSource)
+		}
+	}
+	return out
+}
+
 // WriteText prints the table, the ratio and the goals for a terminal.
 func (r *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	fmt.Fprintln(tw, strings.Join(r.columns(), "\t"))
 	for _, row := range r.rows() {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nwhole path / raw: %.1f logins/s / %.1f tx/s = %.0f %%\n", r.BestLoginsPerSecond, r.Raw.Best, r.RatioToRaw*100)
-	if r.EdgeCPUSource != "" {
-		fmt.Fprintf(w, "edge CPU: %s\n", r.EdgeCPUSource)
+	fmt.Fprintln(w)
+	for _, e := range r.Edges {
+		fmt.Fprintln(w, r.ratioLine(e))
+	}
+	for _, src := range r.cpuSources() {
+		fmt.Fprintln(w, "edge CPU:", src)
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "goal\ttarget\tmeasured\t")
-	for _, g := range r.Goals {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", g.Name, g.Target, g.Measured, yesNo(g.Met))
+	head, rows := r.goalRows()
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
+	for _, row := range rows {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -110,14 +187,15 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "```\n%s\n```\n\n", r.Command)
 	}
 	s := r.Settings
-	fmt.Fprintf(&b, "Raw: %v in flight, %g s each. Sweep: %v in flight, %d logins each. Open loop: %g logins/s offered for %g s. %d warm-up logins first; %d demo users.",
-		s.RawConcurrency, s.RawSeconds, s.SweepConcurrency, s.SweepLogins, s.Rate, s.OpenSeconds, s.WarmupLogins, s.Users)
-	if r.EdgeCPUSource != "" {
-		fmt.Fprintf(&b, " Edge CPU: %s.", r.EdgeCPUSource)
+	fmt.Fprintf(&b, "Raw: %s in flight, %g s each. Sweep: %s in flight, %d logins each. Open loop: %g logins/s offered for %g s. %d warm-up logins first; %d demo users.",
+		ints(s.RawConcurrency), s.RawSeconds, ints(s.SweepConcurrency), s.SweepLogins, s.Rate, s.OpenSeconds, s.WarmupLogins, s.Users)
+	for _, src := range r.cpuSources() {
+		fmt.Fprintf(&b, " Edge CPU: %s.", src)
 	}
-	b.WriteString("\n\n| " + strings.Join(header, " | ") + " |\n|")
-	for i := range header {
-		if i < 2 {
+	cols := r.columns()
+	b.WriteString("\n\n" + mdRow(cols) + "|")
+	for i := range cols {
+		if cols[i] == "phase" || cols[i] == "edge" || cols[i] == "load" {
 			b.WriteString("---|")
 		} else {
 			b.WriteString("---:|")
@@ -125,16 +203,30 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("\n")
 	for _, row := range r.rows() {
-		b.WriteString("| " + strings.Join(row, " | ") + " |\n")
+		b.WriteString(mdRow(row))
 	}
-	fmt.Fprintf(&b, "\nWhole path / raw: %.1f logins/s / %.1f tx/s = **%.0f %%**.\n\n", r.BestLoginsPerSecond, r.Raw.Best, r.RatioToRaw*100)
-	b.WriteString("| goal | target | measured | |\n|---|---|---|---|\n")
-	for _, g := range r.Goals {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", g.Name, g.Target, g.Measured, yesNo(g.Met))
+	b.WriteString("\n")
+	for _, e := range r.Edges {
+		b.WriteString(strings.ToUpper(r.ratioLine(e)[:1]) + r.ratioLine(e)[1:] + ".\n\n")
+	}
+	head, rows := r.goalRows()
+	b.WriteString(mdRow(head) + "|" + strings.Repeat("---|", len(head)) + "\n")
+	for _, row := range rows {
+		b.WriteString(mdRow(row))
 	}
 	b.WriteString("\n" + DocEnd + "\n")
 	return b.String()
 }
+
+func ints(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+func mdRow(cells []string) string { return "| " + strings.Join(cells, " | ") + " |\n" }
 
 // ReplaceSection returns doc with its generated section replaced by
 // section (Markdown's output).

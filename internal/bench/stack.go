@@ -32,17 +32,30 @@ type StackConfig struct {
 	// FunctionInstances is the emulators per function (0: the stack's
 	// default).
 	FunctionInstances int
-	// EdgeLogLevel is the edge's COLLABGW_LOG_LEVEL ("": info, as ECS runs
-	// it: its logging is part of its CPU per login).
-	EdgeLogLevel string
-	Log          *slog.Logger
+	// Edges are the edge variants to start, one process each (none: one
+	// edge named "edge", built from this module).
+	Edges []EdgeVariant
+	Log   *slog.Logger
+}
+
+// EdgeVariant is one edge process to measure.
+type EdgeVariant struct {
+	Name string
+	// Binary is a prebuilt edge (e.g. from another commit); "" builds
+	// this module's ./edge.
+	Binary string
+	// Env is added to the edge's environment after the stack's own
+	// (e.g. GOMAXPROCS=1, or COLLABGW_LOG_LEVEL=warn: the edge logs at
+	// info by default, as ECS runs it, and its logging is part of its CPU
+	// per login).
+	Env []string
 }
 
 // Stack is a local stack started for a run, and the Target to measure it.
 type Stack struct {
 	Target Target
 	stack  *localstack.Stack
-	edge   *edgeProcess
+	edges  []*edgeProcess
 }
 
 // StartStack starts the stack and one edge process, and returns them
@@ -66,40 +79,61 @@ func StartStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		return nil, err
 	}
 	s := &Stack{stack: st}
-	if s.edge, err = startEdge(ctx, st, cfg); err != nil {
-		st.Close()
-		return nil, err
-	}
 	gw, err := devproto.LoadPublicKey(st.GatewayPubFile)
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	pid := s.edge.cmd.Process.Pid
 	s.Target = Target{
 		DB: NewDynamoClient(st.DynamoEndpoint), Table: st.Config.Table,
 		Sessions: st.Store, Pool: st.Config.Pool.Name,
-		Edge: s.edge.addr, Gateway: gw, KeyDir: st.DeviceKeyDir, Users: cfg.Users, Password: demo.Password,
-		EdgeCPU:       ProcCPU{PIDs: []int{pid}},
-		EdgeCPUSource: fmt.Sprintf("utime+stime of the edge process (/proc/%d/stat, 10 ms ticks), the real edge binary configured by environment", pid),
-		GroupWise:     st.Simulator,
+		Gateway: gw, KeyDir: st.DeviceKeyDir, Users: cfg.Users, Password: demo.Password,
+		GroupWise: st.Simulator,
+	}
+	variants := cfg.Edges
+	if len(variants) == 0 {
+		variants = []EdgeVariant{{Name: "edge"}}
+	}
+	var built string
+	for _, v := range variants {
+		bin := v.Binary
+		if bin == "" {
+			if built == "" {
+				if built, err = buildEdge(ctx, cfg); err != nil {
+					s.Close()
+					return nil, err
+				}
+			}
+			bin = built
+		}
+		e, err := startEdge(ctx, st, cfg, v, bin)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.edges = append(s.edges, e)
+		pid := e.cmd.Process.Pid
+		s.Target.Edges = append(s.Target.Edges, Edge{
+			Name: v.Name, Addr: e.addr, CPU: ProcCPU{PIDs: []int{pid}},
+			CPUSource: fmt.Sprintf("utime+stime of one edge process (/proc/%d/stat, 10 ms ticks), the real edge binary configured by environment", pid),
+		})
 	}
 	return s, nil
 }
 
 // Endpoints describes the stack for a log line.
 func (s *Stack) Endpoints() string {
-	return fmt.Sprintf("dynamodb=%s lambda=%s groupwise=%s edge=%s edge_pid=%d",
-		s.stack.DynamoEndpoint, s.stack.LambdaEndpoint, s.stack.GroupWiseAddr, s.edge.addr, s.edge.cmd.Process.Pid)
+	out := fmt.Sprintf("dynamodb=%s lambda=%s groupwise=%s", s.stack.DynamoEndpoint, s.stack.LambdaEndpoint, s.stack.GroupWiseAddr)
+	for i, e := range s.edges {
+		out += fmt.Sprintf(" edge[%s]=%s pid=%d", s.Target.Edges[i].Name, e.addr, e.cmd.Process.Pid)
+	}
+	return out
 }
 
-// EdgePID is the edge process, e.g. for a profiler.
-func (s *Stack) EdgePID() int { return s.edge.cmd.Process.Pid }
-
-// Close drains the edge, then stops the stack.
+// Close drains the edges, then stops the stack.
 func (s *Stack) Close() {
-	if s.edge != nil {
-		if err := s.edge.stop(); err != nil {
+	for _, e := range s.edges {
+		if err := e.stop(); err != nil {
 			s.stack.Config.Log.Warn("edge stop", "err", err)
 		}
 	}
@@ -143,4 +177,25 @@ func absJoin(elem ...string) (string, error) {
 		return "", errors.Join(errors.New("bench: path"), err)
 	}
 	return p, nil
+}
+
+// ParseVariant reads an edge variant as `collabgw bench --edge` takes it:
+// NAME, then optionally @BINARY, then optionally :KEY=VALUE,KEY=VALUE…
+// ("lean:GOMAXPROCS=1,GOGC=200", "main@/tmp/edge-main").
+func ParseVariant(spec string) (EdgeVariant, error) {
+	var v EdgeVariant
+	head, env, hasEnv := strings.Cut(spec, ":")
+	v.Name, v.Binary, _ = strings.Cut(head, "@")
+	if v.Name == "" || strings.ContainsAny(v.Name, " /\t") || (strings.Contains(head, "@") && v.Binary == "") {
+		return v, fmt.Errorf("%w: edge %q: want NAME[@BINARY][:KEY=VALUE,…]", ErrConfig, spec)
+	}
+	if hasEnv {
+		for kv := range strings.SplitSeq(env, ",") {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return v, fmt.Errorf("%w: edge %q: %q is not KEY=VALUE", ErrConfig, spec, kv)
+			}
+			v.Env = append(v.Env, kv)
+		}
+	}
+	return v, nil
 }

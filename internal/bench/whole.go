@@ -17,6 +17,7 @@ import (
 // GroupWise, and back.
 type Phase struct {
 	Name string `json:"name"`
+	Edge string `json:"edge"`
 	Mode string `json:"mode"` // "closed" or "open"
 	// Concurrency is the closed loop's logins in flight; OfferedPerSecond
 	// the open loop's rate.
@@ -76,8 +77,8 @@ func (w *whole) users(n int) (first int) {
 	return first
 }
 
-func (w *whole) phase(ctx context.Context, spec phaseSpec) (Phase, error) {
-	p := Phase{Name: spec.name, Mode: "closed", Concurrency: spec.concurrency, Logins: spec.logins}
+func (w *whole) phase(ctx context.Context, e Edge, spec phaseSpec) (Phase, error) {
+	p := Phase{Name: spec.name, Edge: e.Name, Mode: "closed", Concurrency: spec.concurrency, Logins: spec.logins}
 	if spec.rate > 0 {
 		p.Mode, p.Concurrency, p.OfferedPerSecond = "open", 0, spec.rate
 	}
@@ -101,11 +102,11 @@ func (w *whole) phase(ctx context.Context, spec phaseSpec) (Phase, error) {
 		cpuStart, cpuEnd time.Duration
 		cpuErr           error
 	)
-	if w.t.EdgeCPU != nil {
-		cpuStart, cpuErr = w.t.EdgeCPU.CPUTime()
+	if e.CPU != nil {
+		cpuStart, cpuErr = e.CPU.CPUTime()
 	}
 	cfg := loadgen.Config{
-		Edge: w.t.Edge, Gateway: w.t.Gateway, KeyDir: w.t.KeyDir, Password: w.t.Password,
+		Edge: e.Addr, Gateway: w.t.Gateway, KeyDir: w.t.KeyDir, Password: w.t.Password,
 		First: w.users(spec.logins), Users: spec.logins,
 		Concurrency: spec.concurrency, Rate: spec.rate,
 		// Log out as soon as every login answered: the phase measures
@@ -122,16 +123,16 @@ func (w *whole) phase(ctx context.Context, spec phaseSpec) (Phase, error) {
 		// Every login answered and none has logged out yet: the CPU the
 		// edge spent on this phase's logins.
 		Held: func(context.Context, int) {
-			if w.t.EdgeCPU != nil && cpuErr == nil {
-				cpuEnd, cpuErr = w.t.EdgeCPU.CPUTime()
+			if e.CPU != nil && cpuErr == nil {
+				cpuEnd, cpuErr = e.CPU.CPUTime()
 			}
 		},
 	}
 	rep, err := loadgen.Run(ctx, cfg)
 	if err != nil {
-		return p, fmt.Errorf("bench: %s: %w", spec.name, err)
+		return p, fmt.Errorf("bench: %s on %s: %w", spec.name, e.Name, err)
 	}
-	if err := w.waitReleased(ctx, spec.name); err != nil {
+	if err := w.waitReleased(ctx, spec.name+" on "+e.Name); err != nil {
 		return p, err
 	}
 	p.Statuses, p.Seconds, p.StartedLate, p.FirstError = rep.Statuses, round(rep.Seconds, 3), rep.StartedLate, rep.FirstErr
@@ -149,9 +150,9 @@ func (w *whole) phase(ctx context.Context, spec phaseSpec) (Phase, error) {
 	if w.t.GroupWise != nil {
 		p.GroupWise, p.ExGroupWise = pairGroupWise(device, gw)
 	}
-	if w.t.EdgeCPU != nil {
+	if e.CPU != nil {
 		if cpuErr != nil {
-			return p, fmt.Errorf("bench: %s: edge CPU: %w", spec.name, cpuErr)
+			return p, fmt.Errorf("bench: %s on %s: edge CPU: %w", spec.name, e.Name, cpuErr)
 		}
 		cpu := ms(cpuEnd - cpuStart)
 		p.EdgeCPUms = &cpu
@@ -160,7 +161,7 @@ func (w *whole) phase(ctx context.Context, spec phaseSpec) (Phase, error) {
 			p.EdgeCPUPerLoginMs = &per
 		}
 	}
-	w.log.Info("phase done", "phase", spec.name, "accepted", p.Accepted, "logins_per_s", p.LoginsPerSecond,
+	w.log.Info("phase done", "phase", spec.name, "edge", e.Name, "accepted", p.Accepted, "logins_per_s", p.LoginsPerSecond,
 		"p50_ms", p.Latency.P50ms, "p99_ms", p.Latency.P99ms)
 	return p, nil
 }

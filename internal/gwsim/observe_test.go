@@ -31,10 +31,22 @@ func TestObserveLogins(t *testing.T) {
 		{"alice", "pw-a", gwproto.ResultOK},
 		{"bob", "wrong", gwproto.ResultPasswordInvalid},
 	}
-	for _, tt := range tests {
+	observed := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen)
+	}
+	for i, tt := range tests {
 		t.Run(tt.user, func(t *testing.T) {
 			if got := result(t, dialRaw(t, srv).login(tt.user, tt.pw)); got != tt.want {
 				t.Fatalf("login result %d, want %d", got, tt.want)
+			}
+			// The observer runs once the answer is written, which the
+			// client may read first.
+			for deadline := time.Now().Add(testTimeout); observed() <= i; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("login %d never observed", i)
+				}
 			}
 		})
 	}
