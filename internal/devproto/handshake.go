@@ -2,6 +2,7 @@ package devproto
 
 import (
 	"context"
+	"crypto/ecdh"
 	"fmt"
 	"time"
 
@@ -9,9 +10,6 @@ import (
 
 	"github.com/collabgw/collabgw/internal/status"
 )
-
-// cipherSuite is Noise_IK_25519_ChaChaPoly_BLAKE2b.
-var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2b)
 
 // prologue binds the protocol name and version into the handshake hash: a
 // HELLO made for another protocol or version cannot be read as this one,
@@ -41,6 +39,7 @@ func dhKey(p PrivateKey) (noise.DHKey, error) {
 // start any number of handshakes concurrently.
 type Initiator struct {
 	static  noise.DHKey
+	key     *ecdh.PrivateKey // static, as handshakeDH uses it
 	gateway PublicKey
 	o       options
 }
@@ -60,7 +59,11 @@ func NewInitiator(device PrivateKey, gateway PublicKey, opts ...Option) (*Initia
 	if err != nil {
 		return nil, err
 	}
-	return &Initiator{static: static, gateway: gateway, o: o}, nil
+	key, err := ecdhKey(device)
+	if err != nil {
+		return nil, err
+	}
+	return &Initiator{static: static, key: key, gateway: gateway, o: o}, nil
 }
 
 // PendingHello is a device's handshake waiting for the gateway's answer.
@@ -73,7 +76,7 @@ type PendingHello struct {
 // HELLO frame to send.
 func (i *Initiator) Hello(req Request) ([]byte, *PendingHello, error) {
 	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:   cipherSuite,
+		CipherSuite:   newCipherSuite(i.key, i.static.Private),
 		Random:        i.o.rng,
 		Pattern:       noise.HandshakeIK,
 		Initiator:     true,
@@ -147,6 +150,7 @@ func (p *PendingHello) Finish(frame []byte) (*ServerStatus, *Transport, error) {
 // serve any number of handshakes concurrently.
 type Responder struct {
 	static   noise.DHKey
+	key      *ecdh.PrivateKey // static, as handshakeDH uses it
 	verifier DeviceVerifier
 	o        options
 }
@@ -166,7 +170,11 @@ func NewResponder(gateway PrivateKey, verifier DeviceVerifier, opts ...Option) (
 	if err != nil {
 		return nil, err
 	}
-	return &Responder{static: static, verifier: verifier, o: o}, nil
+	key, err := ecdhKey(gateway)
+	if err != nil {
+		return nil, err
+	}
+	return &Responder{static: static, key: key, verifier: verifier, o: o}, nil
 }
 
 // Hello is a HELLO the gateway could authenticate: DeviceKey is the key the
@@ -204,7 +212,7 @@ func (r *Responder) ReadHello(frame []byte) (*Hello, error) {
 		return nil, &VersionError{Got: body[0], Want: Version}
 	}
 	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:   cipherSuite,
+		CipherSuite:   newCipherSuite(r.key, r.static.Private),
 		Random:        r.o.rng,
 		Pattern:       noise.HandshakeIK,
 		Prologue:      prologue,
