@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/edge"
@@ -46,8 +47,8 @@ func run() error {
 	defer stop()
 
 	// The default chain reads the ECS task role, and the SDK's standard
-	// AWS_ENDPOINT_URL_LAMBDA / AWS_ENDPOINT_URL_DYNAMODB point the
-	// clients at a local stack.
+	// AWS_ENDPOINT_URL_LAMBDA / AWS_ENDPOINT_URL_DYNAMODB /
+	// AWS_ENDPOINT_URL_SECRETS_MANAGER point the clients at a local stack.
 	// Retries are not rate-limited client-side: a drain releases thousands
 	// of sessions at once, and the default retry quota would turn one
 	// throttled burst into failed releases (which the sweep then has to
@@ -77,14 +78,26 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv, err := edge.New(env.GatewayKey, owner, fns, fns, store,
-		append(env.Options(log, rec), edge.WithEdgeAddr(owner))...)
+	opts, err := env.Options(log, rec, secretsmanager.NewFromConfig(awsCfg))
+	if err != nil {
+		return err
+	}
+	srv, err := edge.New(env.GatewayKey, owner, fns, fns, store, append(opts, edge.WithEdgeAddr(owner))...)
 	if err != nil {
 		return err
 	}
 	ln, err := srv.Listen(ctx, env.ListenAddr)
 	if err != nil {
 		return err
+	}
+	peerAddr := "off"
+	if !env.PeerKey.IsZero() {
+		pln, err := srv.ListenPeer(ctx, env.PeerAddr) // Run serves and closes it
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		peerAddr = pln.Addr().String()
 	}
 	health := &http.Server{Handler: srv.HealthHandler(), ReadHeaderTimeout: 5 * time.Second}
 	hln, err := net.Listen("tcp", env.HealthAddr)
@@ -97,7 +110,7 @@ func run() error {
 			log.Error("health endpoint failed", "err", err)
 		}
 	}()
-	log.Info("edge started", "owner", owner, "listen", ln.Addr().String(), "health", hln.Addr().String(),
+	log.Info("edge started", "owner", owner, "listen", ln.Addr().String(), "health", hln.Addr().String(), "peer", peerAddr,
 		"lease", env.Lease, "heartbeat", env.Heartbeat, "drain", env.Drain)
 	err = srv.Run(ctx, ln) // returns after the drain
 	sctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -5,16 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/collabgw/collabgw/internal/gwsim"
+	"github.com/collabgw/collabgw/internal/manifest"
 )
 
-const defaultGWSimAddr = "127.0.0.1:8300"
+// defaultGWSimAddr listens where a pool's GroupWise port points by default.
+var defaultGWSimAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(manifest.GroupWisePort))
 
 func newGWSimCmd() *cobra.Command {
 	var (

@@ -55,6 +55,7 @@ func newRootCmd() *cobra.Command {
 		newAdminCmd(),
 		newDeviceCmd(),
 		newGWSimCmd(),
+		newKeysCmd(),
 		newBenchCmd(),
 	)
 	return root

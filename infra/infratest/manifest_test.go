@@ -66,6 +66,20 @@ func dataManifestTest() string {
 	return b.String()
 }
 
+// functionsVariables sets the functions module's required variables (the
+// generated manifest and range tests share them).
+func functionsVariables() string {
+	var b strings.Builder
+	b.WriteString("    name_prefix = \"collabgw\"\n    package_files = {\n")
+	for _, fn := range manifest.Functions {
+		fmt.Fprintf(&b, "      %s = \"tests/testdata/function.zip\"\n", fn.Name)
+	}
+	b.WriteString("    }\n    table_name        = \"collabgw\"\n    table_arn         = \"arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw\"\n")
+	b.WriteString("    table_index_arns  = [\"arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw/index/activity\"]\n")
+	b.WriteString("    table_kms_key_arn = \"arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000\"\n")
+	return b.String()
+}
+
 func functionsManifestTest() string {
 	var b strings.Builder
 	var names []string
@@ -73,13 +87,7 @@ func functionsManifestTest() string {
 		names = append(names, fn.Name)
 	}
 	b.WriteString(mockAWS)
-	b.WriteString("run \"manifest\" {\n  command = apply\n  variables {\n    name_prefix = \"collabgw\"\n    package_files = {\n")
-	for _, n := range names {
-		fmt.Fprintf(&b, "      %s = \"tests/testdata/function.zip\"\n", n)
-	}
-	b.WriteString("    }\n    table_name        = \"collabgw\"\n    table_arn         = \"arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw\"\n")
-	b.WriteString("    table_index_arns  = [\"arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw/index/activity\"]\n")
-	b.WriteString("    table_kms_key_arn = \"arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000\"\n  }\n")
+	b.WriteString("run \"manifest\" {\n  command = apply\n  variables {\n" + functionsVariables() + "  }\n")
 	b.WriteString(assert(same("keys(aws_lambda_function.this)", names), "function names"))
 	for _, fn := range manifest.Functions {
 		r := fmt.Sprintf("aws_lambda_function.this[%q]", fn.Name)
@@ -94,13 +102,9 @@ func functionsManifestTest() string {
 	return b.String()
 }
 
-func edgeManifestTest() string {
-	var b strings.Builder
-	b.WriteString(mockAWS)
-	b.WriteString(`run "manifest" {
-  command = apply
-  variables {
-    name                           = "collabgw-edge"
+// edgeVariables sets the edge module's required variables (the generated
+// manifest and range tests share them).
+const edgeVariables = `    name                           = "collabgw-edge"
     vpc_id                         = "vpc-0123456789abcdef0"
     task_subnet_ids                = ["subnet-0123456789abcdef0"]
     load_balancer_subnet_ids       = ["subnet-0123456789abcdef1"]
@@ -113,8 +117,12 @@ func edgeManifestTest() string {
     authorize_function_arn         = "arn:aws:lambda:eu-west-1:123456789012:function:collabgw-authorize"
     release_function_arn           = "arn:aws:lambda:eu-west-1:123456789012:function:collabgw-release"
     gateway_private_key_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/key-AbCdEf"
-  }
-`)
+`
+
+func edgeManifestTest() string {
+	var b strings.Builder
+	b.WriteString(mockAWS)
+	b.WriteString("run \"manifest\" {\n  command = apply\n  variables {\n" + edgeVariables + "  }\n")
 	cd := "jsondecode(aws_ecs_task_definition.this.container_definitions)[0]"
 	policy := "jsondecode(aws_iam_role_policy.task.policy).Statement"
 	b.WriteString(assert(same("concat("+cd+".environment[*].name, "+cd+".secrets[*].name)", manifest.Edge.Env), "edge environment"))
@@ -144,6 +152,10 @@ func writeManifestTests(t *testing.T, work string) {
 		"modules/edge/tests/manifest.tftest.hcl":       edgeManifestTest(),
 		"modules/monitoring/tests/manifest.tftest.hcl": monitoringManifestTest(t, filepath.Join(work, "modules", "monitoring")),
 	}
+	for _, m := range rangeModules {
+		files["modules/"+m.name+"/tests/ranges.tftest.hcl"] = rangesTest(m)
+	}
+	files["modules/pool/tests/ranges.tftest.hcl"] = poolRangesTest()
 	for rel, body := range files {
 		path := filepath.Join(work, rel)
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/collabgw/collabgw/internal/manifest"
 )
 
 // Defaults of a pool's configuration.
@@ -13,7 +15,7 @@ const (
 	// number of users: past it a pool without a maximum answers FAILED_300.
 	DefaultProtocolLimit = 5120
 	// DefaultGroupWisePort is GroupWise Messenger's client port.
-	DefaultGroupWisePort = 8300
+	DefaultGroupWisePort = manifest.GroupWisePort
 	// MaxDuration bounds every configured timeout; a longer one is a typo.
 	MaxDuration = 30 * 24 * time.Hour
 )

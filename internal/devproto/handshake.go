@@ -149,15 +149,18 @@ func (p *PendingHello) Finish(frame []byte) (*ServerStatus, *Transport, error) {
 // Responder is the gateway side of the handshake. It is immutable and may
 // serve any number of handshakes concurrently.
 type Responder struct {
-	static   noise.DHKey
-	key      *ecdh.PrivateKey // static, as handshakeDH uses it
+	// statics are the gateway keys a HELLO may be made for: the current
+	// one, then during a key rotation the next one (WithNextKey); keys
+	// are the same, as handshakeDH uses them.
+	statics  []noise.DHKey
+	keys     []*ecdh.PrivateKey
 	verifier DeviceVerifier
 	o        options
 }
 
 // NewResponder returns the gateway side for the gateway's key and the
 // verifier consulted by Hello.Verify. Options: WithClock, WithMaxClockSkew,
-// WithMaxFrameSize, WithRand.
+// WithMaxFrameSize, WithRand, WithNextKey.
 func NewResponder(gateway PrivateKey, verifier DeviceVerifier, opts ...Option) (*Responder, error) {
 	static, err := dhKey(gateway)
 	if err != nil {
@@ -174,7 +177,22 @@ func NewResponder(gateway PrivateKey, verifier DeviceVerifier, opts ...Option) (
 	if err != nil {
 		return nil, err
 	}
-	return &Responder{static: static, key: key, verifier: verifier, o: o}, nil
+	r := &Responder{statics: []noise.DHKey{static}, keys: []*ecdh.PrivateKey{key}, verifier: verifier, o: o}
+	if o.next != nil {
+		next, err := dhKey(*o.next)
+		if err != nil {
+			return nil, fmt.Errorf("next key: %w", err)
+		}
+		if string(next.Public) == string(static.Public) {
+			return nil, fmt.Errorf("%w: the next key is the current key", ErrInvalidKey)
+		}
+		nextKey, err := ecdhKey(*o.next)
+		if err != nil {
+			return nil, fmt.Errorf("next key: %w", err)
+		}
+		r.statics, r.keys = append(r.statics, next), append(r.keys, nextKey)
+	}
+	return r, nil
 }
 
 // Hello is a HELLO the gateway could authenticate: DeviceKey is the key the
@@ -183,6 +201,9 @@ func NewResponder(gateway PrivateKey, verifier DeviceVerifier, opts ...Option) (
 // refused.
 type Hello struct {
 	DeviceKey PublicKey
+	// NextKey reports that the device made the HELLO for the next gateway
+	// key of a rotation (WithNextKey), not the current one.
+	NextKey bool
 	// Request is *Login or *Resume; nil when the payload did not decode,
 	// in which case Verify reports why.
 	Request Request
@@ -211,21 +232,35 @@ func (r *Responder) ReadHello(frame []byte) (*Hello, error) {
 	if body[0] != Version {
 		return nil, &VersionError{Got: body[0], Want: Version}
 	}
-	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:   newCipherSuite(r.key, r.static.Private),
-		Random:        r.o.rng,
-		Pattern:       noise.HandshakeIK,
-		Prologue:      prologue,
-		StaticKeypair: r.static,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("devproto: handshake: %w", err)
+	// A HELLO names no key: during a rotation each key is tried in turn,
+	// the current one first. A HELLO for the next key costs one more DH
+	// and a failed AEAD open (fixed work, nothing kept); which key it used
+	// is no secret, as both public keys are.
+	var (
+		hs      *noise.HandshakeState
+		payload []byte
+	)
+	for i, static := range r.statics {
+		if hs, err = noise.NewHandshakeState(noise.Config{
+			CipherSuite:   newCipherSuite(r.keys[i], static.Private),
+			Random:        r.o.rng,
+			Pattern:       noise.HandshakeIK,
+			Prologue:      prologue,
+			StaticKeypair: static,
+		}); err != nil {
+			return nil, fmt.Errorf("devproto: handshake: %w", err)
+		}
+		if payload, _, _, err = hs.ReadMessage(nil, body[1:]); err == nil {
+			h := &Hello{r: r, hs: hs, NextKey: i > 0}
+			return h.decode(payload), nil
+		}
 	}
-	payload, _, _, err := hs.ReadMessage(nil, body[1:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrHandshakeAuth, err)
-	}
-	h := &Hello{r: r, hs: hs}
+	return nil, fmt.Errorf("%w: %w", ErrHandshakeAuth, err)
+}
+
+// decode reads the authenticated payload of h.
+func (h *Hello) decode(payload []byte) *Hello {
+	hs := h.hs
 	copy(h.DeviceKey[:], hs.PeerStatic())
 	m, err := decodePayload(payload)
 	switch req, ok := m.(Request); {
@@ -236,7 +271,7 @@ func (r *Responder) ReadHello(frame []byte) (*Hello, error) {
 	default:
 		h.Request = req
 	}
-	return h, nil
+	return h
 }
 
 // Verify decides whether the hello may proceed to admission: the payload

@@ -107,27 +107,40 @@ func parseKey(s string, dst []byte) error {
 }
 
 // WriteKeyFiles writes prefix.key (mode 0600) and prefix.pub (mode 0644). It
-// refuses to overwrite an existing private key, so a typo cannot destroy a
-// provisioned identity.
+// refuses to overwrite either file, so a typo cannot destroy a provisioned
+// identity nor leave a .pub that no longer matches its .key; on failure it
+// leaves neither behind.
 func WriteKeyFiles(prefix string, p PrivateKey) error {
 	pub, err := p.Public()
 	if err != nil {
 		return err
 	}
-	keyPath := prefix + PrivateKeySuffix
-	f, err := os.OpenFile(keyPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, privateKeyMode)
-	if err != nil {
-		return fmt.Errorf("devproto: create private key file: %w", err)
+	keyPath, pubPath := prefix+PrivateKeySuffix, prefix+PublicKeySuffix
+	if _, err := os.Lstat(pubPath); err == nil {
+		return fmt.Errorf("devproto: create public key file: %w: %s", os.ErrExist, pubPath)
 	}
-	_, werr := io.WriteString(f, base64.StdEncoding.EncodeToString(p[:])+"\n")
+	if err := writeNew(keyPath, base64.StdEncoding.EncodeToString(p[:])+"\n", privateKeyMode); err != nil {
+		return err
+	}
+	if err := writeNew(pubPath, pub.String()+"\n", publicKeyMode); err != nil {
+		os.Remove(keyPath)
+		return err
+	}
+	return nil
+}
+
+// writeNew creates path with mode perm and writes s to it; it refuses an
+// existing file and removes what it created when the write fails.
+func writeNew(path, s string, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return fmt.Errorf("devproto: create key file: %w", err)
+	}
+	_, werr := io.WriteString(f, s)
 	cerr := f.Close()
 	if werr != nil || cerr != nil {
-		os.Remove(keyPath)
-		return fmt.Errorf("devproto: write %s: %w", keyPath, firstErr(werr, cerr))
-	}
-	pubPath := prefix + PublicKeySuffix
-	if err := os.WriteFile(pubPath, []byte(pub.String()+"\n"), publicKeyMode); err != nil {
-		return fmt.Errorf("devproto: write %s: %w", pubPath, err)
+		os.Remove(path)
+		return fmt.Errorf("devproto: write %s: %w", path, firstErr(werr, cerr))
 	}
 	return nil
 }

@@ -127,3 +127,23 @@ func TestResumeTokenHash(t *testing.T) {
 		t.Fatalf("hash text round trip: %v", err)
 	}
 }
+
+// TestWriteKeyFilesRefusesAnExistingPublicKey: a .pub already there (a
+// provisioned gateway key, say) is not replaced by one whose .key differs,
+// and no .key is left behind.
+func TestWriteKeyFilesRefusesAnExistingPublicKey(t *testing.T) {
+	prefix := filepath.Join(t.TempDir(), "gateway")
+	if err := os.WriteFile(prefix+".pub", []byte("k6jfTSSxb1RgPl+R2JvvhKUHhzBz6BwDfs54JqyaaHU=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key, err := devproto.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := devproto.WriteKeyFiles(prefix, key); !errors.Is(err, os.ErrExist) {
+		t.Fatalf("err = %v, want os.ErrExist", err)
+	}
+	if _, err := os.Stat(prefix + ".key"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a private key was left behind: %v", err)
+	}
+}

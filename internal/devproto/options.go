@@ -15,6 +15,7 @@ type options struct {
 	now      func() time.Time
 	maxSkew  time.Duration
 	maxFrame int
+	next     *PrivateKey // Responder only: a rotation's next gateway key
 }
 
 func defaultOptions() options {
@@ -78,6 +79,20 @@ func WithMaxFrameSize(n int) Option {
 			return fmt.Errorf("devproto: WithMaxFrameSize: %d outside [%d, %d]", n, MinFrameSize, MaxFrameSize)
 		}
 		o.maxFrame = n
+		return nil
+	}
+}
+
+// WithNextKey adds a second gateway key for a key rotation: the Responder
+// authenticates a HELLO made for either key, trying its own key first so
+// that a login with the current key costs what it did without a rotation.
+// Responder only.
+func WithNextKey(k PrivateKey) Option {
+	return func(o *options) error {
+		if k == (PrivateKey{}) {
+			return fmt.Errorf("%w: WithNextKey: zero key", ErrInvalidKey)
+		}
+		o.next = &k
 		return nil
 	}
 }

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
@@ -58,3 +59,26 @@ type GroupWiseLogin struct {
 type GroupWiseDialer interface {
 	Login(ctx context.Context, l GroupWiseLogin) (GroupWise, gwclient.LoginInfo, error)
 }
+
+// SessionLocator finds the edge task that holds a session, for a RESUME
+// that reached a task that does not: the session store's connectivity
+// cache, which names each session's task and each task's peer address and
+// lease.
+type SessionLocator interface {
+	// LocateSession returns the owner of the device's session. A session
+	// the store does not have (ended, swept, another device's) is an error
+	// matching ErrSessionNotFound or admission.ErrSessionGone; any other
+	// error is the store failing, and the device is asked to retry.
+	LocateSession(ctx context.Context, deviceID, sessionID string) (SessionOwner, error)
+}
+
+// SessionOwner is where a session lives.
+type SessionOwner struct {
+	Task string // the owning task's name: the owner its lease is held under
+	Addr string // its peer address (host:port), as its heartbeat stored it
+	Live bool   // its lease has not lapsed
+}
+
+// ErrSessionNotFound is a SessionLocator's answer for a session it does
+// not have.
+var ErrSessionNotFound = errors.New("edge: session not found")

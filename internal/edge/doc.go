@@ -25,10 +25,28 @@
 //	  │ ◀─ queued IMs ─│ no new GroupWise login                                      │
 //	  │                │ every heartbeat: RenewLeases(all) ─▶ gone → LOGGED_OUT      │
 //
+// # Protocol flow (RESUME on a task that does not hold the session)
+//
+//	device        task B (reached)                  store           task A (owner)
+//	  │ HELLO(RESUME)─▶│ Noise IK, skew, device rate    │                 │
+//	  │                │ LocateSession ───────────────▶ │ owner A, addr,  │
+//	  │                │ ◀──────────────────────────────│ lease live?     │
+//	  │                │   none / B / dead → LOGGED_OUT                   │
+//	  │                │ peerlink NNpsk0 (shared key) ───────────────────▶│ name checked
+//	  │                │ RESUME(device key, token, ts) ──────────────────▶│ claim: token, key,
+//	  │                │ ◀────────────────── ANSWER(ACCEPTED, new token) ─│ newer ts; rotate
+//	  │ ◀─ WELCOME ────│ (the owner's answer)                             │
+//	  │ ◀─ queued IMs, live IMs, PONG, SERVER_STATUS ◀───────────────────│ link = deviceLink
+//	  │ SEND_IM, STATUS, PING, LOGOUT ─▶───────────────────────────────▶ │ as if local
+//	  │   (drop)       │ CLOSE ──────────────────────────────────────────▶│ coverage loss
+//
 // # Goroutines and memory
 //
 // A held session costs one goroutine reading its device link (none while
-// out of coverage) plus the GroupWise client's reader. There is no writer
+// out of coverage) plus the GroupWise client's reader; the device link is
+// a deviceLink, the device's own connection or another task's relay of it
+// (relay.go). A relayed device costs the relaying task two goroutines, one
+// per direction, and no queue: each copy waits for the other side's write. There is no writer
 // goroutine per session: a writer starts when a message is queued for an
 // attached device and exits when the queue is empty, so an idle session
 // holds no writer stack and no queue storage. Reader and writer are joined

@@ -1,25 +1,15 @@
 package edge
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/manifest"
 	"github.com/collabgw/collabgw/internal/metrics"
-)
-
-// Defaults of the environment.
-const (
-	DefaultListenAddr = ":3101"
-	DefaultHealthAddr = ":8080"
-	DefaultCADir      = "/etc/collabgw/groupwise-ca"
+	"github.com/collabgw/collabgw/internal/peerlink"
 )
 
 // Env is the edge's configuration, read once at start from the variables
@@ -29,105 +19,119 @@ type Env struct {
 	AuthorizeFunction      string
 	ReleaseFunction        string
 	GatewayKey             devproto.PrivateKey
-	Table                  string
-	Lease, Heartbeat       time.Duration
-	Drain                  time.Duration
-	Grace                  time.Duration
-	CADir                  string
-	AddrRate               float64
-	MaxConns               int
-	LogLevel               slog.Level
+	// NextGatewayKey is the next key of a key rotation; zero when none.
+	NextGatewayKey   devproto.PrivateKey
+	Table            string
+	Lease, Heartbeat time.Duration
+	Drain            time.Duration
+	Grace            time.Duration
+	CADir            string
+	AddrRate         float64
+	MaxConns         int
+	LogLevel         slog.Level
+	// PeerAddr, PeerKey and PeerKeyNext configure the task-to-task link;
+	// a zero PeerKey turns it off.
+	PeerAddr             string
+	PeerKey, PeerKeyNext peerlink.Key
 }
 
-// EnvFrom reads the configuration through getenv (os.Getenv in main).
+// EnvFrom reads the configuration through getenv (os.Getenv in main), with
+// the defaults and ranges of internal/manifest. The error names every
+// wrong variable, and never holds a key.
 func EnvFrom(getenv func(string) string) (Env, error) {
-	e := Env{
-		ListenAddr: or(getenv(manifest.EnvListenAddr), DefaultListenAddr),
-		HealthAddr: or(getenv(manifest.EnvHealthAddr), DefaultHealthAddr),
-		CADir:      or(getenv(manifest.EnvGroupWiseCADir), DefaultCADir),
-		Lease:      admission.DefaultLeaseDuration, Heartbeat: admission.DefaultHeartbeatInterval,
-		Drain: manifest.DefaultDrainSecs * time.Second, Grace: DefaultCoverageGrace,
-		AddrRate: DefaultAddrRate, MaxConns: DefaultMaxConns,
+	r := manifest.NewReader(getenv)
+	e := Env{Table: r.Text(manifest.Table)}
+	e.Lease, e.Heartbeat = r.LeaseAndHeartbeat()
+	e.LogLevel = r.Level()
+	e.ListenAddr = hostPort(r, manifest.ListenAddr)
+	e.HealthAddr = hostPort(r, manifest.HealthAddr)
+	e.AuthorizeFunction = r.Text(manifest.AuthorizeFunction)
+	e.ReleaseFunction = r.Text(manifest.ReleaseFunction)
+	e.GatewayKey = privateKey(r, manifest.GatewayKey)
+	e.NextGatewayKey = privateKey(r, manifest.GatewayKeyNext)
+	if e.NextGatewayKey != (devproto.PrivateKey{}) && e.NextGatewayKey == e.GatewayKey {
+		r.Invalid(manifest.GatewayKeyNext, "the same key as "+manifest.EnvGatewayKey+"; unset it once a rotation is complete")
 	}
-	for name, dst := range map[string]*string{
-		manifest.EnvAuthorizeFunction: &e.AuthorizeFunction,
-		manifest.EnvReleaseFunction:   &e.ReleaseFunction,
-		manifest.EnvTable:             &e.Table,
-	} {
-		if *dst = getenv(name); *dst == "" {
-			return e, fmt.Errorf("%s is required", name)
-		}
+	e.Drain = r.Seconds(manifest.Drain)
+	e.CADir = r.Text(manifest.GroupWiseCADir)
+	e.Grace = r.Seconds(manifest.CoverageGrace)
+	e.AddrRate = r.Rate(manifest.AddrLoginRate)
+	e.MaxConns = r.Count(manifest.MaxConnections)
+	e.PeerAddr = hostPort(r, manifest.PeerAddr)
+	e.PeerKey = peerKey(r, manifest.PeerKey)
+	e.PeerKeyNext = peerKey(r, manifest.PeerKeyNext)
+	if e.PeerKey.IsZero() && !e.PeerKeyNext.IsZero() {
+		r.Invalid(manifest.PeerKeyNext, "set without "+manifest.EnvPeerKey)
 	}
-	key := getenv(manifest.EnvGatewayKey)
-	if key == "" {
-		return e, fmt.Errorf("%s is required", manifest.EnvGatewayKey)
-	}
-	var err error
-	if e.GatewayKey, err = devproto.ParsePrivateKey(key); err != nil {
-		// The error never holds the key: ParsePrivateKey only says why.
-		return e, fmt.Errorf("%s: %w", manifest.EnvGatewayKey, err)
-	}
-	for name, dst := range map[string]*time.Duration{
-		manifest.EnvLeaseSeconds:         &e.Lease,
-		manifest.EnvHeartbeatSeconds:     &e.Heartbeat,
-		manifest.EnvDrainSeconds:         &e.Drain,
-		manifest.EnvCoverageGraceSeconds: &e.Grace,
-	} {
-		if v := getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 3600 {
-				return e, fmt.Errorf("%s=%q: want whole seconds between 1 and 3600", name, v)
-			}
-			*dst = time.Duration(n) * time.Second
-		}
-	}
-	if e.Lease < 2*e.Heartbeat {
-		return e, fmt.Errorf("%s must be at least twice %s: one lost heartbeat must not end a session", manifest.EnvLeaseSeconds, manifest.EnvHeartbeatSeconds)
-	}
-	if e.Drain >= manifest.DefaultStopTimeout*time.Second {
-		return e, fmt.Errorf("%s=%v must be shorter than the ECS stop timeout (%d s)", manifest.EnvDrainSeconds, e.Drain, manifest.DefaultStopTimeout)
-	}
-	if v := getenv(manifest.EnvAddrLoginRate); v != "" {
-		if e.AddrRate, err = strconv.ParseFloat(v, 64); err != nil || e.AddrRate < 0 {
-			return e, fmt.Errorf("%s=%q: want a rate per second, 0 for no limit", manifest.EnvAddrLoginRate, v)
-		}
-	}
-	if v := getenv(manifest.EnvMaxConnections); v != "" {
-		if e.MaxConns, err = strconv.Atoi(v); err != nil || e.MaxConns < 1 {
-			return e, fmt.Errorf("%s=%q: want a positive count", manifest.EnvMaxConnections, v)
-		}
-	}
-	if v := getenv(manifest.EnvLogLevel); v != "" {
-		if err := e.LogLevel.UnmarshalText([]byte(strings.ToUpper(v))); err != nil {
-			return e, fmt.Errorf("%s=%q: want debug, info, warn or error", manifest.EnvLogLevel, v)
-		}
-	}
-	for _, a := range []string{e.ListenAddr, e.HealthAddr} {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return e, fmt.Errorf("listen address %q: %w", a, err)
-		}
-	}
-	return e, nil
+	return e, r.Err()
 }
 
-// Options are the server options the configuration implies.
-func (e Env) Options(log *slog.Logger, rec *metrics.Recorder) []Option {
+// peerKey parses a task-to-task link key setting (zero when unset).
+func peerKey(r *manifest.Reader, s manifest.Setting) peerlink.Key {
+	v := r.Secret(s)
+	if v == "" {
+		return peerlink.Key{}
+	}
+	k, err := peerlink.ParseKey(v)
+	if err != nil {
+		// ParseKey says why, never what the value was.
+		r.Invalid(s, err.Error())
+	}
+	return k
+}
+
+// privateKey parses a gateway key setting (zero when unset and optional).
+func privateKey(r *manifest.Reader, s manifest.Setting) devproto.PrivateKey {
+	v := r.Secret(s)
+	if v == "" {
+		return devproto.PrivateKey{}
+	}
+	k, err := devproto.ParsePrivateKey(v)
+	if err != nil {
+		// ParsePrivateKey says why (not base64 at an offset, the wrong
+		// length), never what the value was.
+		r.Invalid(s, err.Error())
+	}
+	return k
+}
+
+// hostPort reads a listen address.
+func hostPort(r *manifest.Reader, s manifest.Setting) string {
+	v := r.Text(s)
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		r.Invalid(s, "want host:port or :port")
+	}
+	return v
+}
+
+// Options are the server options the configuration implies. secrets reads
+// the pools' GroupWise CA bundles that caRef names in Secrets Manager (nil:
+// such a reference fails the logins to its pool).
+func (e Env) Options(log *slog.Logger, rec *metrics.Recorder, secrets SecretsClient) ([]Option, error) {
+	dopts := []DialerOption{WithDialerLogger(log)}
+	if secrets != nil {
+		dopts = append(dopts, WithSecrets(secrets))
+	}
+	dialer, err := NewGroupWiseDialer(e.CADir, rec, dopts...)
+	if err != nil {
+		return nil, err
+	}
 	burst := max(int(2*e.AddrRate), 1)
-	return []Option{
+	opts := []Option{
 		WithLogger(log), WithMetrics(rec), WithHeartbeat(e.Heartbeat), WithDrainTimeout(e.Drain),
 		WithCoverageGrace(e.Grace), WithAddrRate(e.AddrRate, burst), WithMaxConns(e.MaxConns),
-		WithGroupWiseDialer(NewGroupWiseDialer(e.CADir, rec)),
+		WithGroupWiseDialer(dialer),
 	}
+	if e.NextGatewayKey != (devproto.PrivateKey{}) {
+		opts = append(opts, WithNextGatewayKey(e.NextGatewayKey))
+	}
+	if !e.PeerKey.IsZero() {
+		opts = append(opts, WithPeer(e.PeerKey, e.PeerKeyNext))
+	}
+	return opts, nil
 }
 
 // Logger returns a JSON logger at the configured level.
 func (e Env) Logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: e.LogLevel}))
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }

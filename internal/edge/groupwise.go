@@ -3,53 +3,125 @@ package edge
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/gwclient"
+	"github.com/collabgw/collabgw/internal/manifest"
 	"github.com/collabgw/collabgw/internal/metrics"
 	"github.com/collabgw/collabgw/internal/status"
 )
 
-// ErrCARef reports a pool CA reference the edge cannot load.
+// ErrCARef reports a pool CA reference the edge cannot load; the device is
+// told GROUPWISE_UNAVAILABLE and the cause is logged.
 var ErrCARef = errors.New("edge: GroupWise CA bundle cannot be loaded")
 
 // TLSDialer logs users in to GroupWise with gwclient, trusting each pool's
 // CA bundle (caRef) and/or certificate pin as the authorize response names
-// them. CA bundles are read once and shared by every connection.
+// them. CA bundles are loaded once per refresh period and shared by every
+// connection.
 type TLSDialer struct {
-	caDir string
-	rec   *metrics.Recorder // nil: no metrics
-	opts  []gwclient.Option
-
-	mu    sync.Mutex // guards pools
-	pools map[string]*x509.CertPool
+	rec  *metrics.Recorder // nil: no metrics
+	opts []gwclient.Option
+	cas  *caCache
 }
 
 var _ GroupWiseDialer = (*TLSDialer)(nil)
 
+// DialerOption configures a TLSDialer.
+type DialerOption func(*TLSDialer) error
+
+// WithSecrets lets caRef name Secrets Manager secrets
+// ("secretsmanager:<name or ARN>"); without it such a reference fails.
+func WithSecrets(c SecretsClient) DialerOption {
+	return func(d *TLSDialer) error {
+		if c == nil {
+			return fmt.Errorf("%w: WithSecrets: nil client", ErrBadOption)
+		}
+		d.cas.secrets = c
+		return nil
+	}
+}
+
+// WithCARefresh sets how long a loaded CA bundle is used before it is read
+// again (DefaultCARefresh), how long a failed load is answered from memory
+// (DefaultCARetry) and how long past its refresh a bundle stays in use
+// while reloading fails (DefaultCAMaxStale; 0 never uses a stale bundle).
+func WithCARefresh(refresh, retry, maxStale time.Duration) DialerOption {
+	return func(d *TLSDialer) error {
+		if refresh < time.Second || refresh > 24*time.Hour || retry < 0 || retry > refresh || maxStale < 0 || maxStale > 7*24*time.Hour {
+			return fmt.Errorf("%w: WithCARefresh(%v, %v, %v): want a refresh of 1s-24h, a retry no longer than it and a staleness of 0-7 days", ErrBadOption, refresh, retry, maxStale)
+		}
+		d.cas.refresh, d.cas.retry, d.cas.stale = refresh, retry, maxStale
+		return nil
+	}
+}
+
+// WithDialerLogger logs CA bundle failures (discarded by default).
+func WithDialerLogger(l *slog.Logger) DialerOption {
+	return func(d *TLSDialer) error {
+		if l == nil {
+			return fmt.Errorf("%w: WithDialerLogger: nil logger", ErrBadOption)
+		}
+		d.cas.log = l
+		return nil
+	}
+}
+
+// WithDialerClock sets the clock of the CA bundle cache (time.Now).
+func WithDialerClock(now func() time.Time) DialerOption {
+	return func(d *TLSDialer) error {
+		if now == nil {
+			return fmt.Errorf("%w: WithDialerClock: nil clock", ErrBadOption)
+		}
+		d.cas.now = now
+		return nil
+	}
+}
+
+// WithClientOptions are passed to every gwclient.Dial, e.g.
+// gwclient.WithKeepalive.
+func WithClientOptions(opts ...gwclient.Option) DialerOption {
+	return func(d *TLSDialer) error {
+		d.opts = append(d.opts, opts...)
+		return nil
+	}
+}
+
 // NewGroupWiseDialer returns a dialer that resolves a relative caRef under
-// caDir (an absolute caRef is used as is; an empty one means the system
+// caDir (an absolute caRef is used as is, "secretsmanager:<name or ARN>"
+// is read with WithSecrets' client, and an empty one means the system
 // roots, or the pin alone when one is set) and records connect and login
-// latencies and errors in rec (nil: none). opts are passed to every
-// gwclient.Dial, e.g. gwclient.WithKeepalive.
-func NewGroupWiseDialer(caDir string, rec *metrics.Recorder, opts ...gwclient.Option) *TLSDialer {
-	return &TLSDialer{caDir: caDir, rec: rec, opts: opts, pools: map[string]*x509.CertPool{}}
+// latencies and errors in rec (nil: none).
+func NewGroupWiseDialer(caDir string, rec *metrics.Recorder, opts ...DialerOption) (*TLSDialer, error) {
+	d := &TLSDialer{rec: rec, cas: &caCache{
+		dir: caDir, refresh: DefaultCARefresh, retry: DefaultCARetry, stale: DefaultCAMaxStale,
+		now: time.Now, log: slog.New(slog.DiscardHandler), entries: map[string]*caEntry{},
+	}}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(d); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // Login implements GroupWiseDialer.
 func (d *TLSDialer) Login(ctx context.Context, l GroupWiseLogin) (GroupWise, gwclient.LoginInfo, error) {
 	opts := append([]gwclient.Option{gwclient.WithEventHandler(l.Events)}, d.opts...)
 	if l.Target.CARef != "" {
-		pool, err := d.pool(l.Target.CARef)
+		pool, err := d.cas.get(ctx, l.Target.CARef)
 		if err != nil {
+			if d.rec != nil {
+				d.rec.Add(metrics.GroupWiseErrors, 1, metrics.Pool(l.Pool), metrics.ResultCode("ca"))
+			}
 			return nil, gwclient.LoginInfo{}, err
 		}
 		opts = append(opts, gwclient.WithRootCAs(pool))
@@ -59,7 +131,7 @@ func (d *TLSDialer) Login(ctx context.Context, l GroupWiseLogin) (GroupWise, gwc
 	}
 	port := l.Target.Port
 	if port == 0 {
-		port = 8300
+		port = manifest.GroupWisePort
 	}
 	start := time.Now()
 	c, err := gwclient.Dial(ctx, net.JoinHostPort(l.Target.Host, strconv.Itoa(port)), opts...)
@@ -90,7 +162,8 @@ func (d *TLSDialer) observe(m metrics.Metric, start time.Time, pool string, err 
 }
 
 // groupWiseErrorCode is a failed step's ResultCode dimension: the server's
-// result code, or connect, tls, timeout or protocol.
+// result code, or connect, tls, timeout or protocol (and ca, recorded by
+// Login, when the pool's CA bundle cannot be loaded).
 func groupWiseErrorCode(err error) string {
 	var re *gwclient.ResultError
 	var netErr net.Error
@@ -105,28 +178,6 @@ func groupWiseErrorCode(err error) string {
 		return "protocol"
 	}
 	return "connect"
-}
-
-func (d *TLSDialer) pool(ref string) (*x509.CertPool, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if p, ok := d.pools[ref]; ok {
-		return p, nil
-	}
-	path := ref
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(d.caDir, filepath.Clean("/"+ref))
-	}
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %q: %w", ErrCARef, ref, err)
-	}
-	p := x509.NewCertPool()
-	if !p.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%w: %q holds no PEM certificate", ErrCARef, ref)
-	}
-	d.pools[ref] = p
-	return p, nil
 }
 
 // groupWiseStatus maps a failed GroupWise login to what the device is told.

@@ -36,6 +36,24 @@ type fakeFunctions struct {
 	n        int
 	requests []lambdaapi.AuthorizeRequest
 	released []lambdaapi.ReleaseRequest
+	owners   map[string]admission.Ended // every admitted session and the task it went to, by id
+}
+
+// ownerOf returns the task holding a session, as the store would: ""
+// for a session it never admitted, another device's, or one released.
+func (f *fakeFunctions) ownerOf(deviceID, sessionID string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o, ok := f.owners[sessionID]
+	if !ok || o.Session.DeviceID != deviceID {
+		return ""
+	}
+	for _, r := range f.released {
+		if r.Session.ID == sessionID {
+			return ""
+		}
+	}
+	return o.Owner
 }
 
 func (f *fakeFunctions) Authorize(_ context.Context, req lambdaapi.AuthorizeRequest) (lambdaapi.AuthorizeResponse, error) {
@@ -48,9 +66,14 @@ func (f *fakeFunctions) Authorize(_ context.Context, req lambdaapi.AuthorizeRequ
 	f.n++
 	ended := f.ended
 	f.ended = nil
+	id := fmt.Sprintf("s%d", f.n)
+	if f.owners == nil {
+		f.owners = map[string]admission.Ended{}
+	}
+	f.owners[id] = admission.Ended{Session: admission.SessionRef{Pool: "p", DeviceID: req.DeviceID, ID: id}, Owner: req.EdgeTask}
 	return lambdaapi.AuthorizeResponse{
 		Status:    status.Accepted,
-		Session:   &admission.SessionRef{Pool: "p", DeviceID: req.DeviceID, ID: fmt.Sprintf("s%d", f.n)},
+		Session:   &admission.SessionRef{Pool: "p", DeviceID: req.DeviceID, ID: id},
 		Lease:     &lambdaapi.Lease{DurationSeconds: 90, HeartbeatSeconds: 30, IdleTimeoutSeconds: f.idle},
 		GroupWise: &f.target,
 		Ended:     ended,
@@ -123,18 +146,34 @@ func (l *fakeLeases) markGone(id string) {
 // testEdge is an edge on loopback with fake functions and store and the
 // GroupWise simulator.
 type testEdge struct {
-	t       *testing.T
-	srv     *Server
-	addr    string
-	sim     *gwsim.Server
-	fn      *fakeFunctions
-	leases  *fakeLeases
-	gateway devproto.PublicKey
-	stop    context.CancelFunc
-	runErr  chan error
+	t        testing.TB
+	srv      *Server
+	owner    string
+	addr     string
+	peerAddr string // with WithPeer
+	sim      *gwsim.Server
+	fn       *fakeFunctions
+	leases   *fakeLeases
+	gateway  devproto.PublicKey
+	stop     context.CancelFunc
+	runErr   chan error
 }
 
 func newTestEdge(t *testing.T, simOpts []gwsim.Option, opts ...Option) *testEdge {
+	t.Helper()
+	return newTestEdgeWithKey(t, testKey(t, 0), simOpts, opts...)
+}
+
+// newTestEdgeWithKey is newTestEdge with the gateway key gwKey.
+func newTestEdgeWithKey(t *testing.T, gwKey devproto.PrivateKey, simOpts []gwsim.Option, opts ...Option) *testEdge {
+	t.Helper()
+	sim, fn := newTestBackend(t, simOpts...)
+	return startTestEdge(t, sim, fn, &fakeLeases{}, "edge-test", gwKey, opts...)
+}
+
+// newTestBackend starts the GroupWise simulator and the fake functions
+// pointed at it, which any number of edges may share.
+func newTestBackend(t testing.TB, simOpts ...gwsim.Option) (*gwsim.Server, *fakeFunctions) {
 	t.Helper()
 	sim, err := gwsim.New(append([]gwsim.Option{gwsim.WithDemoUsers(20)}, simOpts...)...)
 	if err != nil {
@@ -150,16 +189,20 @@ func newTestEdge(t *testing.T, simOpts []gwsim.Option, opts ...Option) *testEdge
 	}
 	host, port, _ := net.SplitHostPort(sim.Addr())
 	p, _ := strconv.Atoi(port)
-	fn := &fakeFunctions{target: lambdaapi.GroupWise{Host: host, Port: p, CARef: ca}, refuse: map[string]status.Code{}}
-	leases := &fakeLeases{}
-	gwKey := testKey(t, 0)
+	return sim, &fakeFunctions{target: lambdaapi.GroupWise{Host: host, Port: p, CARef: ca}, refuse: map[string]status.Code{}}
+}
+
+// startTestEdge runs an edge named owner with the gateway key gwKey (and
+// its peer port open when opts include WithPeer) until the test ends.
+func startTestEdge(t testing.TB, sim *gwsim.Server, fn *fakeFunctions, leases *fakeLeases, owner string, gwKey devproto.PrivateKey, opts ...Option) *testEdge {
+	t.Helper()
 	gwPub, _ := gwKey.Public()
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	base := []Option{WithLogger(log), WithAddrRate(0, 0), WithDeviceRate(0, 0), WithDrainTimeout(5 * time.Second)}
-	srv, err := New(gwKey, "edge-test", fn, fn, leases, append(base, opts...)...)
+	srv, err := New(gwKey, owner, fn, fn, leases, append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +210,19 @@ func newTestEdge(t *testing.T, simOpts []gwsim.Option, opts ...Option) *testEdge
 	if err != nil {
 		t.Fatal(err)
 	}
+	var peerAddr string
+	if srv.peerSrv != nil {
+		pln, err := srv.ListenPeer(t.Context(), "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		peerAddr = pln.Addr().String()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &testEdge{t: t, srv: srv, addr: ln.Addr().String(), sim: sim, fn: fn, leases: leases, gateway: gwPub, stop: cancel, runErr: make(chan error, 1)}
+	e := &testEdge{
+		t: t, srv: srv, owner: owner, addr: ln.Addr().String(), peerAddr: peerAddr, sim: sim, fn: fn, leases: leases,
+		gateway: gwPub, stop: cancel, runErr: make(chan error, 1),
+	}
 	go func() { e.runErr <- srv.Run(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
@@ -212,7 +266,7 @@ func testKey(t testing.TB, i int) devproto.PrivateKey {
 
 // device is one test device (numbered from 1) that logs in as userNNNN.
 type device struct {
-	t      *testing.T
+	t      testing.TB
 	e      *testEdge
 	id     string
 	user   string
@@ -243,9 +297,16 @@ func (d *device) login(password string) *devproto.ServerStatus {
 
 func (d *device) resume(token devproto.ResumeToken, sessionID string) *devproto.ServerStatus {
 	d.t.Helper()
+	return d.resumeAt(d.e.addr, token, sessionID)
+}
+
+// resumeAt resumes through the edge at addr (a device back from a coverage
+// loss, which the load balancer sent anywhere).
+func (d *device) resumeAt(addr string, token devproto.ResumeToken, sessionID string) *devproto.ServerStatus {
+	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := d.client.Dial(ctx, d.e.addr)
+	conn, err := d.client.Dial(ctx, addr)
 	if err != nil {
 		d.t.Fatal(err)
 	}
@@ -328,7 +389,7 @@ func (e *testEdge) groupWiseUser(name string, opts ...gwclient.Option) *groupWis
 }
 
 // eventually polls cond until it holds or 5 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {

@@ -12,6 +12,7 @@ import (
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/lambdaapi"
+	"github.com/collabgw/collabgw/internal/peerlink"
 	"github.com/collabgw/collabgw/internal/status"
 )
 
@@ -28,8 +29,12 @@ const internalRetryAfter = 2 * time.Second
 // attempt is what an admission decided, for the connection that carries it.
 type attempt struct {
 	resume  bool
+	keyUsed string   // during a key rotation: "current" or "next" gateway key
 	session *session // the admitted or resumed session; nil when refused
 	gen     uint64   // the session's link generation this connection may attach as
+	// relay is the link to the owner of a session resumed through another
+	// task; the connection is relayed to it instead of attached here.
+	relay *peerlink.Conn
 }
 
 // serveConn runs one device connection: the handshake and admission, then,
@@ -61,6 +66,10 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, slot *connSlot) {
 			// Admitted, but the WELCOME could not be written: the device
 			// did not learn its token.
 			att.session.welcomeFailed(att.gen, err)
+		case att.relay != nil:
+			// The same, resumed on another task: closing the link is a
+			// coverage loss there.
+			att.relay.Close()
 		case s.connCap.wasShed(slot):
 			// Counted when it was shed.
 		default:
@@ -69,13 +78,21 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, slot *connSlot) {
 		}
 		return
 	}
+	if att.relay != nil {
+		reading = true
+		go func() {
+			defer s.connDone(slot)
+			s.runRelay(link, att.relay)
+		}()
+		return
+	}
 	if !att.session.attach(link, att.gen) {
 		return
 	}
-	// The reader is a new goroutine: this one's stack grew through the
-	// Noise and TLS handshakes, and a parked goroutine's stack is only
-	// shrunk by a garbage collection, which an idle edge may not run for
-	// hours. A fresh one parks in Receive with a few KiB.
+	// The reader (or the relay) is a new goroutine: this one's stack grew
+	// through the Noise and TLS handshakes, and a parked goroutine's stack
+	// is only shrunk by a garbage collection, which an idle edge may not
+	// run for hours. A fresh one parks in Receive with a few KiB.
 	reading = true
 	go func() {
 		defer s.connDone(slot)
@@ -93,12 +110,22 @@ func (s *Server) admit(ctx context.Context, h *devproto.Hello, ip string, att *a
 	defer s.logins.Done()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.loginTimeout)
 	defer cancel()
+	if s.cfg.nextGatewayKey != nil {
+		// During a key rotation, count (and log) which key devices hold,
+		// so operators see when the old one is no longer used.
+		att.keyUsed = "current"
+		c := evHelloCurrentKey
+		if h.NextKey {
+			att.keyUsed, c = "next", evHelloNextKey
+		}
+		s.met.inc(c)
+	}
 	switch r := h.Request.(type) {
 	case *devproto.Login:
 		return s.admitLogin(ctx, h.DeviceKey, r, ip, att)
 	case *devproto.Resume:
 		att.resume = true
-		return s.admitResume(h.DeviceKey, r, ip, att)
+		return s.admitResume(ctx, h.DeviceKey, r, ip, att)
 	}
 	return refusal(status.ProtocolError, 0)
 }
@@ -118,6 +145,9 @@ func (s *Server) admitLogin(ctx context.Context, key devproto.PublicKey, l *devp
 	start := time.Now()
 	reqID := uuid.NewString()
 	log := s.cfg.log.With("request", reqID, "device", l.DeviceID, "user", l.UserID, "addr", ip)
+	if att.keyUsed != "" {
+		log = log.With("gatewayKey", att.keyUsed)
+	}
 	token, err := devproto.NewResumeToken(nil)
 	if err != nil {
 		log.Error("login: resume token", "session", "", "err", err)
@@ -180,18 +210,17 @@ func (s *Server) admitLogin(ctx context.Context, key devproto.PublicKey, l *devp
 	}
 }
 
-// admitResume reattaches a device to a session this edge holds, with no
-// GroupWise login. Anything that does not match — a session this task
-// does not hold (the load balancer sent the device elsewhere, or the
-// session ended), another device's key, a wrong token — is LOGGED_OUT, the
-// status table's "stale resume token": the device logs in again.
-func (s *Server) admitResume(key devproto.PublicKey, r *devproto.Resume, ip string, att *attempt) *devproto.ServerStatus {
+// admitResume reattaches a device to its session with no GroupWise login:
+// here when this edge holds it, else through the task that does
+// (relayResume). Anything that does not match — a session no live task
+// holds, another device's key, a wrong token — is LOGGED_OUT, the status
+// table's "stale resume token": the device logs in again.
+func (s *Server) admitResume(ctx context.Context, key devproto.PublicKey, r *devproto.Resume, ip string, att *attempt) *devproto.ServerStatus {
 	reqID := uuid.NewString()
 	log := s.cfg.log.With("request", reqID, "session", r.SessionID, "device", r.DeviceID, "addr", ip)
 	ss := s.lookup(r.SessionID)
 	if ss == nil {
-		log.Info("resume refused: session not held here", "status", status.LoggedOut.String())
-		return refusal(status.LoggedOut, 0)
+		return s.relayResume(ctx, key, r, reqID, log, att)
 	}
 	code, token, gen := ss.claim(key, r)
 	if code != status.Accepted {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/metrics"
+	"github.com/collabgw/collabgw/internal/peerlink"
 	"github.com/collabgw/collabgw/internal/status"
 )
 
@@ -44,6 +45,10 @@ const (
 	evIMToGroupWise                      // SEND_IM relayed
 	evIMToGroupWiseFailed                // SEND_IM that GroupWise refused
 	evIMToDevice                         // RECEIVE_IM written to a device
+	evHelloCurrentKey                    // during a key rotation, a verified hello for the current gateway key
+	evHelloNextKey                       // during a key rotation, a verified hello for the next gateway key
+	evPeerResumeAccepted                 // a RESUME another task relayed here, accepted
+	evPeerResumeRefused                  // a RESUME another task relayed here, refused
 	numCounters
 )
 
@@ -57,6 +62,8 @@ var counterNames = [numCounters]string{
 	evSignedOnElsewhere: "SignedOnElsewhere", evDeviceDropped: "DeviceDropped", evLogout: "Logout", evDrained: "Drained",
 	evReleaseFailed: "ReleaseFailed", evStatusWrite: "StatusWrite", evStoreWriteFailed: "StoreWriteFailed",
 	evIMToGroupWise: "IMToGroupWise", evIMToGroupWiseFailed: "IMToGroupWiseFailed", evIMToDevice: "IMToDevice",
+	evHelloCurrentKey: "HelloCurrentKey", evHelloNextKey: "HelloNextKey",
+	evPeerResumeAccepted: "PeerResumeAccepted", evPeerResumeRefused: "PeerResumeRefused",
 }
 
 // maxStatus sizes the per-status arrays; status codes are small and stable.
@@ -66,9 +73,10 @@ type tally struct {
 	counters [numCounters]atomic.Int64
 	logins   [maxStatus]atomic.Int64 // by status code
 	resumes  [maxStatus]atomic.Int64
-	conns    atomic.Int64 // open device connections
-	sessions atomic.Int64 // held sessions, in coverage or not
-	detached atomic.Int64 // held sessions out of coverage
+	relays   [numRelayOutcomes]atomic.Int64 // RESUMEs for sessions held elsewhere, by outcome
+	conns    atomic.Int64                   // open device connections
+	sessions atomic.Int64                   // held sessions, in coverage or not
+	detached atomic.Int64                   // held sessions out of coverage
 
 	mu   sync.Mutex // guards last: the counters at the previous metrics flush
 	last Stats
@@ -99,13 +107,23 @@ type Stats struct {
 	Logins          map[string]int64 `json:"logins"`  // by status name
 	Resumes         map[string]int64 `json:"resumes"` // by status name
 	Events          map[string]int64 `json:"events"`  // drops and lifecycle events by name
-	Memory          MemoryStats      `json:"memory"`
+	// Relays counts RESUMEs for sessions this task does not hold, by
+	// outcome (relayed, owner_dead, ...); empty without a locator.
+	Relays map[string]int64 `json:"relays"`
+	// Peer is the task-to-task link's counters; nil without WithPeer.
+	Peer   *peerlink.Stats `json:"peer,omitempty"`
+	Memory MemoryStats     `json:"memory"`
 }
 
 func (m *tally) snapshot() Stats {
 	st := Stats{
 		Connections: m.conns.Load(), Sessions: m.sessions.Load(), Detached: m.detached.Load(),
-		Logins: map[string]int64{}, Resumes: map[string]int64{}, Events: map[string]int64{},
+		Logins: map[string]int64{}, Resumes: map[string]int64{}, Events: map[string]int64{}, Relays: map[string]int64{},
+	}
+	for o := range numRelayOutcomes {
+		if n := m.relays[o].Load(); n > 0 {
+			st.Relays[relayNames[o]] = n
+		}
 	}
 	for c := range maxStatus {
 		code := status.Code(c)
@@ -194,9 +212,39 @@ func (s *Server) collectMetrics(rec *metrics.Recorder) {
 			rec.Add(metrics.EdgeSessionsEnded, float64(n), metrics.Reason(reason))
 		}
 	}
+	collectPeerMetrics(rec, cur.Peer, prev.Peer)
 	rec.Set(metrics.EdgeSessionsHeld, float64(cur.Sessions))
 	rec.Set(metrics.EdgeConnections, float64(cur.Connections))
 	if cur.Sessions > 0 {
 		rec.Set(metrics.EdgeBytesPerSession, float64(cur.Memory.Total)/float64(cur.Sessions))
+	}
+}
+
+// collectPeerMetrics records the link's attempts, drops and bytes since the
+// previous flush.
+func collectPeerMetrics(rec *metrics.Recorder, cur, prev *peerlink.Stats) {
+	if cur == nil {
+		return
+	}
+	if prev == nil {
+		prev = &peerlink.Stats{}
+	}
+	for reason, n := range cur.In {
+		if d := n - prev.In[reason]; d > 0 {
+			rec.Add(metrics.PeerLinksIn, float64(d), metrics.Reason(reason))
+		}
+	}
+	for reason, n := range cur.Out {
+		if d := n - prev.Out[reason]; d > 0 {
+			rec.Add(metrics.PeerLinksOut, float64(d), metrics.Reason(reason))
+		}
+	}
+	for _, reason := range peerlink.DropReasons() {
+		if d := cur.Ended[reason] - prev.Ended[reason]; d > 0 {
+			rec.Add(metrics.PeerLinkDrops, float64(d), metrics.Reason(reason))
+		}
+	}
+	if d := cur.BytesIn + cur.BytesOut - prev.BytesIn - prev.BytesOut; d > 0 {
+		rec.Add(metrics.PeerLinkBytes, float64(d))
 	}
 }

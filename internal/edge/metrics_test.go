@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/gwsim"
 	"github.com/collabgw/collabgw/internal/metrics"
 	"github.com/collabgw/collabgw/internal/metrics/metricstest"
@@ -62,5 +63,65 @@ func TestEdgeMetricsAreCatalogEMFWithoutSecrets(t *testing.T) {
 		metricstest.Secret{Name: "resume token", Value: st.ResumeToken[:]},
 		metricstest.Secret{Name: "gateway key", Value: gwKey[:]},
 		metricstest.Secret{Name: "device key", Value: devKey[:]},
+	)
+}
+
+// TestRelayMetricsAreCatalogEMFWithoutSecrets resumes a device through a
+// second task: both tasks' flushes must be valid EMF of the catalog with
+// the relay and link metrics, and neither metrics nor logs may carry a
+// resume token, the peer key or a device key.
+func TestRelayMetricsAreCatalogEMFWithoutSecrets(t *testing.T) {
+	var outA, outB, logs metricstest.SyncBuffer
+	recA, err := metrics.New(&outA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recB, err := metrics.New(&outB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f := newFleet(t, 2, func(i int) []Option {
+		return []Option{WithMetrics([]*metrics.Recorder{recA, recB}[i]), WithLogger(log)}
+	})
+	a, b := f.edges[0], f.edges[1]
+	d := a.device(1)
+	st := f.away(t, d)
+	re := d.resumeAt(b.addr, st.ResumeToken, st.SessionID)
+	if re.Code != status.Accepted {
+		t.Fatalf("resume: %v", re.Code)
+	}
+	d.send(&devproto.Ping{ID: 1})
+	d.receive(devproto.TypePong)
+	if err := a.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.shutdown(); err != nil {
+		t.Fatal(err)
+	}
+
+	names := map[string]bool{}
+	for _, out := range [][]byte{outA.Bytes(), outB.Bytes()} {
+		for _, doc := range metricstest.ValidateEMF(t, out) {
+			for k := range doc {
+				names[k] = true
+			}
+		}
+	}
+	for _, want := range []string{"RelayedResumes", "PeerLinksIn", "PeerLinksOut", "PeerLinkBytes", "EdgeResumes"} {
+		if !names[want] {
+			t.Errorf("no %s in the metrics:\n%s\n%s", want, outA.Bytes(), outB.Bytes())
+		}
+	}
+	if !bytes.Contains(outB.Bytes(), []byte(`"Reason":"relayed"`)) {
+		t.Errorf("the relayed resume is not recorded by reason:\n%s", outB.Bytes())
+	}
+	peerKey := testPeerKey(1)
+	all := append(append(outA.Bytes(), outB.Bytes()...), logs.Bytes()...)
+	metricstest.AssertNoSecrets(t, all,
+		metricstest.Secret{Name: "first resume token", Value: st.ResumeToken[:]},
+		metricstest.Secret{Name: "relayed resume token", Value: re.ResumeToken[:]},
+		metricstest.Secret{Name: "peer key", Value: peerKey[:]},
+		metricstest.Secret{Name: "device key", Value: func() []byte { k := testKey(t, 1); return k[:] }()},
 	)
 }

@@ -9,7 +9,9 @@ import (
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
+	"github.com/collabgw/collabgw/internal/manifest"
 	"github.com/collabgw/collabgw/internal/metrics"
+	"github.com/collabgw/collabgw/internal/peerlink"
 )
 
 // Defaults of the options.
@@ -18,12 +20,13 @@ const (
 	// coverage plus handshakes): at it, a new connection takes the slot of
 	// the oldest one still waiting for its HELLO, and is closed at once
 	// only when none waits.
-	DefaultMaxConns = 50_000
+	DefaultMaxConns = manifest.DefaultMaxConnections
 	// DefaultAddrRate and DefaultAddrBurst limit new connections per source
 	// address. A HELLO costs the edge two X25519 operations before it knows
-	// who sent it, so this limit is what protects the CPU (design §5).
-	DefaultAddrRate  = 20.0
-	DefaultAddrBurst = 40
+	// who sent it, so this limit is what protects the CPU
+	// (docs/device-protocol.md, "Rates and limits").
+	DefaultAddrRate  = float64(manifest.DefaultAddrLoginRate)
+	DefaultAddrBurst = 2 * manifest.DefaultAddrLoginRate
 	// DefaultDeviceRate and DefaultDeviceBurst limit logins per device id:
 	// a device retrying in a loop gets RATE_LIMITED with a retry delay.
 	DefaultDeviceRate  = 0.5
@@ -36,7 +39,7 @@ const (
 	DefaultLoginTimeout = 8 * time.Second
 	// DefaultCoverageGrace is how long a session whose device dropped keeps
 	// its GroupWise connection and queues IMs, waiting for a RESUME.
-	DefaultCoverageGrace = 2 * time.Minute
+	DefaultCoverageGrace = manifest.DefaultCoverageGraceSeconds * time.Second
 	// DefaultQueueLimit bounds the messages queued for one device; beyond
 	// it new ones are dropped and counted.
 	DefaultQueueLimit = 64
@@ -49,7 +52,7 @@ const (
 	MinStatusWriteInterval = time.Second
 	// DefaultDrainTimeout bounds Run's drain after its context ends; the
 	// manifest's ECS stop timeout (30 s) leaves room after it.
-	DefaultDrainTimeout = 25 * time.Second
+	DefaultDrainTimeout = manifest.DefaultDrainSecs * time.Second
 	// DefaultReleaseConcurrency bounds parallel release calls in a drain.
 	DefaultReleaseConcurrency = 32
 	// DefaultGoodbyeTimeout bounds the last SERVER_STATUS written to a
@@ -99,6 +102,11 @@ type config struct {
 	messageBurst        int
 	maxClockSkew        time.Duration
 	edgeAddr            string
+	nextGatewayKey      *devproto.PrivateKey // during a key rotation
+	// The task-to-task link (WithPeer); a zero peerKey turns it off.
+	peerKey, peerNext peerlink.Key
+	peerOpts          []peerlink.Option
+	locator           SessionLocator
 }
 
 func defaultConfig() config {
@@ -293,8 +301,50 @@ func WithMaxClockSkew(d time.Duration) Option {
 	return durationOption("clock skew", d, func(c *config) *time.Duration { return &c.maxClockSkew })
 }
 
+// WithNextGatewayKey adds the next gateway key of a key rotation: devices
+// provisioned with either public key log in (edge/README.md, "Rotating the
+// gateway key"). A login with the current key costs what it did before.
+func WithNextGatewayKey(k devproto.PrivateKey) Option {
+	return func(c *config) error {
+		if _, err := k.Public(); err != nil || k == (devproto.PrivateKey{}) {
+			return fmt.Errorf("%w: next gateway key: not a key", ErrBadOption)
+		}
+		c.nextGatewayKey = &k
+		return nil
+	}
+}
+
 // WithEdgeAddr is the address recorded in each session's connectivity
 // cache (this task's address), for operators.
 func WithEdgeAddr(addr string) Option {
 	return func(c *config) error { c.edgeAddr = addr; return nil }
+}
+
+// WithPeer turns on the task-to-task link (package peerlink) with the
+// deployment's pre-shared key, and next during a rotation (zero: none).
+// The edge then answers RESUMEs other tasks relay to it on the listener
+// ListenPeer opens, and — with WithSessionLocator — relays a RESUME for a
+// session held elsewhere to its owner. opts bound the link (peerlink's
+// timeouts, caps and frame size).
+func WithPeer(key, next peerlink.Key, opts ...peerlink.Option) Option {
+	return func(c *config) error {
+		if key.IsZero() {
+			return fmt.Errorf("%w: peer key not set", ErrBadOption)
+		}
+		c.peerKey, c.peerNext, c.peerOpts = key, next, opts
+		return nil
+	}
+}
+
+// WithSessionLocator is how the edge finds the task holding a session it
+// does not hold; it needs WithPeer. Without it a RESUME for a session held
+// elsewhere is answered LOGGED_OUT, as on a single task.
+func WithSessionLocator(loc SessionLocator) Option {
+	return func(c *config) error {
+		if loc == nil {
+			return fmt.Errorf("%w: nil session locator", ErrBadOption)
+		}
+		c.locator = loc
+		return nil
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/edge/ratelimit"
+	"github.com/collabgw/collabgw/internal/peerlink"
 )
 
 // Errors of Run.
@@ -40,8 +41,17 @@ type Server struct {
 	ran      atomic.Bool
 	draining atomic.Bool
 
-	mu       sync.Mutex          // guards sessions
+	// The task-to-task link: peerSrv answers RESUMEs other tasks relay
+	// here (nil without WithPeer); peers relays this task's devices to
+	// other owners (nil without WithSessionLocator).
+	peerSrv *peerlink.Server
+	peers   *peerlink.Dialer
+	peerMet *peerlink.Counters
+
+	mu       sync.Mutex          // guards sessions, relays and peerLn
 	sessions map[string]*session // by session id
+	relays   map[*relay]struct{} // device links this task relays to another owner
+	peerLn   net.Listener        // set by ListenPeer, served by Run
 
 	conns   sync.WaitGroup // connection goroutines (handshakes and readers)
 	logins  sync.WaitGroup // admissions in flight
@@ -67,14 +77,24 @@ func New(gatewayKey devproto.PrivateKey, owner string, auth Authorizer, rel Rele
 		return nil, fmt.Errorf("%w: owner, authorizer, releaser and lease store are required", ErrBadOption)
 	}
 	if cfg.dialer == nil {
-		cfg.dialer = NewGroupWiseDialer("", cfg.rec)
+		d, err := NewGroupWiseDialer("", cfg.rec, WithDialerLogger(cfg.log))
+		if err != nil {
+			return nil, err
+		}
+		cfg.dialer = d
 	}
 	s := &Server{
 		cfg: cfg, owner: owner, auth: auth, rel: rel, leases: leases,
-		sessions: map[string]*session{}, connCap: newConnCap(cfg.maxConns),
+		sessions: map[string]*session{}, relays: map[*relay]struct{}{}, connCap: newConnCap(cfg.maxConns),
 	}
-	resp, err := devproto.NewResponder(gatewayKey, deviceRateVerifier{s},
-		devproto.WithClock(cfg.now), devproto.WithMaxClockSkew(cfg.maxClockSkew))
+	if err := s.newPeers(); err != nil {
+		return nil, err
+	}
+	respOpts := []devproto.Option{devproto.WithClock(cfg.now), devproto.WithMaxClockSkew(cfg.maxClockSkew)}
+	if cfg.nextGatewayKey != nil {
+		respOpts = append(respOpts, devproto.WithNextKey(*cfg.nextGatewayKey))
+	}
+	resp, err := devproto.NewResponder(gatewayKey, deviceRateVerifier{s}, respOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}
@@ -121,6 +141,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return ErrServerClosed
 	}
+	peersDone := s.servePeers()
 	hbCtx, stopHeartbeat := context.WithCancel(context.WithoutCancel(ctx))
 	hbDone := make(chan struct{})
 	go func() {
@@ -162,9 +183,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	ln.Close()
 	stopConns()
 	<-acceptDone // no connection goroutine starts after this
+	s.stopPeers(peersDone)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.drainTimeout)
 	defer cancel()
 	err := s.drain(dctx)
+	if err == nil {
+		err = s.waitPeers(dctx)
+	}
 	stopHeartbeat()
 	<-hbDone
 	stopMetrics()
@@ -281,6 +306,10 @@ func (s *Server) Stats() Stats {
 	st.Draining = s.draining.Load()
 	_, waiting := s.connCap.counts()
 	st.WaitingForHello = int64(waiting)
+	if s.peerMet != nil {
+		ps := s.peerMet.Stats()
+		st.Peer = &ps
+	}
 	samples := []runtimemetrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/stacks:bytes"},
 		{Name: "/memory/classes/total:bytes"}, {Name: "/sched/goroutines:goroutines"},

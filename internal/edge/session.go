@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
-	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/gwclient"
 	"github.com/collabgw/collabgw/internal/gwproto"
@@ -33,15 +32,16 @@ type session struct {
 
 	mu sync.Mutex // guards every field below
 	gw GroupWise  // set once, right after the GroupWise login
-	// link is the device connection while in coverage, nil while out.
-	link *devconn.Session
+	// link is the device connection while in coverage, nil while out: the
+	// device's own, or another task's relay of it.
+	link deviceLink
 	// gen counts resumes; a connection may attach only as the generation
 	// its admission claimed, so two racing resumes cannot both win.
 	gen       uint64
 	tokenHash devproto.TokenHash
 	lastHello time.Time          // the newest accepted device timestamp (resume replay check)
 	queue     []devproto.Message // waiting for the device; nil when empty
-	writer    *devconn.Session   // the link a writer goroutine is draining the queue to
+	writer    deviceLink         // the link a writer goroutine is draining the queue to
 	grace     *time.Timer        // running while out of coverage
 	lastWrite time.Time          // last status-time write
 	ended     bool
@@ -144,7 +144,7 @@ func (ss *session) stopGraceLocked() bool {
 
 // goodbye tells the device notice (if any) within the goodbye timeout and
 // closes link.
-func (ss *session) goodbye(ctx context.Context, link *devconn.Session, notice *devproto.ServerStatus) {
+func (ss *session) goodbye(ctx context.Context, link deviceLink, notice *devproto.ServerStatus) {
 	if notice != nil {
 		gctx, cancel := context.WithTimeout(ctx, ss.srv.cfg.goodbyeTimeout)
 		_ = link.Send(gctx, notice)
@@ -156,7 +156,7 @@ func (ss *session) goodbye(ctx context.Context, link *devconn.Session, notice *d
 // attach makes link the session's device link, if its admission's claim
 // still stands, and starts delivering what queued meanwhile. A session
 // that ended between the admission and now tells the device why.
-func (ss *session) attach(link *devconn.Session, gen uint64) bool {
+func (ss *session) attach(link deviceLink, gen uint64) bool {
 	ss.mu.Lock()
 	if ss.ended || ss.gen != gen {
 		notice := ss.endNotice
@@ -193,9 +193,10 @@ func (ss *session) welcomeFailed(gen uint64, err error) {
 // claim checks a RESUME against the session and, when it matches, takes
 // the session for the new connection: the previous link (if the drop was
 // not noticed yet) is let go, the grace timer stops, and the resume token
-// is rotated, so each token works once. Only this task can resume the
-// session (it holds the GroupWise connection), so the token hash kept here
-// is the one that counts.
+// is rotated, so each token works once. Every resume of the session runs
+// here, on the task that holds its GroupWise connection — a RESUME that
+// reached another task is relayed here with the key that task verified —
+// so the token hash kept here is the one that counts.
 func (ss *session) claim(key devproto.PublicKey, r *devproto.Resume) (status.Code, devproto.ResumeToken, uint64) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -230,7 +231,7 @@ func (ss *session) claim(key devproto.PublicKey, r *devproto.Resume) (status.Cod
 // detach handles the end of link: if it is still the session's link, the
 // device went out of coverage. GroupWise stays up, messages queue, and the
 // grace timer starts.
-func (ss *session) detach(link *devconn.Session, err error) {
+func (ss *session) detach(link deviceLink, err error) {
 	link.Close()
 	ss.mu.Lock()
 	if ss.ended || ss.link != link {
@@ -300,7 +301,7 @@ func (ss *session) kickWriterLocked() {
 // writeLoop drains the queue to link and exits when the queue is empty or
 // link is no longer the session's. A failed write puts the message back
 // (it goes out after a resume) and closes link, which ends its reader.
-func (ss *session) writeLoop(link *devconn.Session) {
+func (ss *session) writeLoop(link deviceLink) {
 	for {
 		ss.mu.Lock()
 		if ss.link != link || len(ss.queue) == 0 {
@@ -336,7 +337,7 @@ func (ss *session) writeLoop(link *devconn.Session) {
 }
 
 // readLoop reads the device link until it ends, then detaches.
-func (ss *session) readLoop(link *devconn.Session) {
+func (ss *session) readLoop(link deviceLink) {
 	for {
 		m, err := link.Receive(context.Background())
 		if err != nil {
@@ -350,7 +351,7 @@ func (ss *session) readLoop(link *devconn.Session) {
 }
 
 // handle acts on one device message; false when the session ended.
-func (ss *session) handle(link *devconn.Session, m devproto.Message) bool {
+func (ss *session) handle(link deviceLink, m devproto.Message) bool {
 	srv := ss.srv
 	ss.mu.Lock()
 	gw := ss.gw

@@ -93,7 +93,8 @@ func (t EventType) Known() bool {
 }
 
 // Event is a server-initiated message. Which of GUID, Flags, Status and Text
-// are meaningful depends on Type (protocol §3).
+// are meaningful depends on Type (see
+// payload, which says which values follow each type's source DN).
 type Event struct {
 	Type   EventType
 	Source string // DN of the user the event is about

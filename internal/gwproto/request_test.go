@@ -11,7 +11,8 @@ import (
 	"testing/iotest"
 )
 
-// workedLogin is the login of protocol §2, field for field.
+// workedLogin is the worked 369-byte login of the protocol notes (the golden
+// testdata/login_request.txt), field for field.
 var workedLogin = Request{
 	Command:       "login",
 	Host:          "gw.example.com:8300",

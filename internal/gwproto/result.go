@@ -6,7 +6,7 @@ import "strconv"
 // client-side codes (which never travel) are 0x2000+n.
 type ResultCode uint32
 
-// Result codes (protocol §5).
+// Result codes, as GroupWise Messaging Agents send them.
 const (
 	ResultOK                       ResultCode = 0
 	ResultAccessDenied             ResultCode = 53510 // locked after too many bad passwords

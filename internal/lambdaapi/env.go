@@ -1,11 +1,8 @@
 package lambdaapi
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
@@ -21,36 +18,15 @@ type Env struct {
 	LogLevel  slog.Level
 }
 
-// EnvFrom reads the configuration through getenv (os.Getenv in main).
+// EnvFrom reads the configuration through getenv (os.Getenv in main),
+// with the defaults and ranges of internal/manifest; the error names every
+// wrong variable.
 func EnvFrom(getenv func(string) string) (Env, error) {
-	e := Env{
-		Table:     getenv(manifest.EnvTable),
-		Lease:     admission.DefaultLeaseDuration,
-		Heartbeat: admission.DefaultHeartbeatInterval,
-	}
-	if e.Table == "" {
-		return e, fmt.Errorf("%s is required", manifest.EnvTable)
-	}
-	for name, dst := range map[string]*time.Duration{
-		manifest.EnvLeaseSeconds:     &e.Lease,
-		manifest.EnvHeartbeatSeconds: &e.Heartbeat,
-	} {
-		v := getenv(name)
-		if v == "" {
-			continue
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 3600 {
-			return e, fmt.Errorf("%s=%q: want whole seconds between 1 and 3600", name, v)
-		}
-		*dst = time.Duration(n) * time.Second
-	}
-	if v := getenv(manifest.EnvLogLevel); v != "" {
-		if err := e.LogLevel.UnmarshalText([]byte(strings.ToUpper(v))); err != nil {
-			return e, fmt.Errorf("%s=%q: want debug, info, warn or error", manifest.EnvLogLevel, v)
-		}
-	}
-	return e, nil
+	r := manifest.NewReader(getenv)
+	e := Env{Table: r.Text(manifest.Table)}
+	e.Lease, e.Heartbeat = r.LeaseAndHeartbeat()
+	e.LogLevel = r.Level()
+	return e, r.Err()
 }
 
 // StoreOptions are the admission store options the configuration implies.

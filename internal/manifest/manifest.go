@@ -1,8 +1,15 @@
 // Package manifest is the one source of truth for the names the Go code and
 // the deployment share: the Lambda functions, the environment each program
-// reads, the table's key attributes and indexes, and the table actions each
-// program needs. The Terraform modules and the SAM template are checked
-// against it by tests, so a name changed on one side fails the build.
+// reads (with each setting's default and range, and the one Reader that
+// parses them), the table's key attributes and indexes, and the actions
+// each program needs. The Terraform modules and the SAM template are
+// checked against it by tests, so a name, a default or a range changed on
+// one side fails the build.
+//
+// The settings table and its Reader live here rather than in a package of
+// their own because the ranges are what the deployment is generated from:
+// one table, read by the programs and by the tests that check Terraform
+// and SAM, cannot drift from itself.
 package manifest
 
 // Function names; each is also the folder functions/<name> and the binary
@@ -30,10 +37,14 @@ const (
 	EnvAuthorizeFunction = "COLLABGW_AUTHORIZE_FUNCTION" // function name or ARN
 	EnvReleaseFunction   = "COLLABGW_RELEASE_FUNCTION"   // function name or ARN
 	EnvGatewayKey        = "COLLABGW_GATEWAY_PRIVATE_KEY"
-	EnvDrainSeconds      = "COLLABGW_DRAIN_SECONDS" // SIGTERM drain deadline, default 25
+	// EnvGatewayKeyNext is the next gateway key during a key rotation
+	// (edge/README.md): devices holding either public key log in.
+	EnvGatewayKeyNext = "COLLABGW_GATEWAY_PRIVATE_KEY_NEXT"
+	EnvDrainSeconds   = "COLLABGW_DRAIN_SECONDS" // SIGTERM drain deadline, default 25
 	// EnvGroupWiseCADir is the folder a pool's relative caRef names a PEM
 	// bundle in (default /etc/collabgw/groupwise-ca); an absolute caRef is
-	// used as is.
+	// used as is, and "secretsmanager:<name or ARN>" is read from Secrets
+	// Manager.
 	EnvGroupWiseCADir = "COLLABGW_GROUPWISE_CA_DIR" //nolint:gosec // a variable name, not a credential
 	// EnvCoverageGraceSeconds is how long a dropped device may take to
 	// resume before its session is logged out (default 120).
@@ -47,18 +58,37 @@ const (
 	EnvGoMemLimit = "GOMEMLIMIT"
 	// EnvMaxConnections caps open device connections (default 50000).
 	EnvMaxConnections = "COLLABGW_MAX_CONNECTIONS"
+	// EnvPeerAddr is the task-to-task link's listen address (default
+	// :3102, PeerPort): other tasks relay RESUMEs for sessions this task
+	// holds to it.
+	EnvPeerAddr = "COLLABGW_PEER_ADDR"
+	// EnvPeerKey is the link's pre-shared key, one line of base64 (32
+	// bytes), the same on every task (from Secrets Manager). Unset: the
+	// link is off and a RESUME only works on the task holding the session.
+	EnvPeerKey = "COLLABGW_PEER_KEY" //nolint:gosec // a variable name, not a credential
+	// EnvPeerKeyNext is the key a rotation moves to, accepted besides
+	// EnvPeerKey (internal/peerlink explains the three deployments).
+	EnvPeerKeyNext = "COLLABGW_PEER_KEY_NEXT" //nolint:gosec // a variable name, not a credential
 )
 
 // Program is a deployed binary: what it reads and what it may do.
 type Program struct {
 	Name string
-	// Env lists the environment variables the program reads.
+	// Env lists the environment variables the program reads; a
+	// deployment sets each (Settings gives their defaults).
 	Env []string
+	// OptionalEnv lists variables the program reads only when a deployment
+	// sets them, such as a rotation's next key.
+	OptionalEnv []string
 	// TableActions lists the DynamoDB actions it calls on the table (IAM
 	// checks transaction members by their own actions).
 	TableActions []string
 	// Invokes lists the functions it calls.
 	Invokes []string
+	// SecretActions lists the Secrets Manager actions it calls at run time
+	// (not the secrets ECS injects into the environment, which the task
+	// execution role reads).
+	SecretActions []string
 }
 
 var commonEnv = []string{EnvTable, EnvLeaseSeconds, EnvHeartbeatSeconds, EnvLogLevel}
@@ -93,9 +123,14 @@ var Edge = Program{
 		EnvTable, EnvLeaseSeconds, EnvHeartbeatSeconds, EnvLogLevel,
 		EnvListenAddr, EnvHealthAddr, EnvAuthorizeFunction, EnvReleaseFunction, EnvGatewayKey, EnvDrainSeconds,
 		EnvGroupWiseCADir, EnvCoverageGraceSeconds, EnvAddrLoginRate, EnvMaxConnections, EnvGoMemLimit,
+		EnvPeerAddr, EnvPeerKey,
 	},
+	OptionalEnv:  []string{EnvGatewayKeyNext, EnvPeerKeyNext},
 	TableActions: []string{"dynamodb:UpdateItem"},
 	Invokes:      []string{FunctionAuthorize, FunctionRelease},
+	// A pool's caRef may name a Secrets Manager secret holding the
+	// GroupWise CA bundle; the edge reads it with the task role.
+	SecretActions: []string{"secretsmanager:GetSecretValue"},
 }
 
 // Table layout.
@@ -121,6 +156,7 @@ var EdgeUpdatableAttributes = []string{
 // Defaults.
 const (
 	DevicePort         = 3101
+	PeerPort           = 3102 // the task-to-task link; reachable from the edge's own security group only
 	GroupWisePort      = 8300
 	HealthPort         = 8080
 	SweepSchedule      = "rate(1 minute)"

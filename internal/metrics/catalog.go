@@ -197,7 +197,37 @@ var (
 		Name: "GroupWiseErrors", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
 		Sets:     [][]string{{DimResultCode}, {DimPool, DimResultCode}},
 		Emitters: []string{EmitterEdge},
-		Help:     "Failed GroupWise connects and logins, by result code (the numeric GroupWise code, or connect, tls, timeout, protocol).",
+		Help:     "Failed GroupWise connects and logins, by result code (the numeric GroupWise code, or connect, tls, timeout, protocol, or ca when the pool's CA bundle cannot be loaded).",
+	}
+	RelayedResumes = Metric{
+		Name: "RelayedResumes", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
+		Sets:     [][]string{{DimOutcome}, {DimReason}},
+		Emitters: []string{EmitterEdge},
+		Help:     "RESUMEs for a session the receiving task does not hold, by what the device was told and why: relayed (the owner resumed it), refused_by_owner, not_found, ended_here, owner_dead, owner_unreachable, locate_failed.",
+	}
+	PeerLinksIn = Metric{
+		Name: "PeerLinksIn", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
+		Sets:     [][]string{{DimReason}},
+		Emitters: []string{EmitterEdge},
+		Help:     "Task-to-task links other tasks opened to this one, by result: ok, or why the setup failed (conn_cap, unknown_key, bad_key, version, timeout, malformed, incomplete, closing).",
+	}
+	PeerLinksOut = Metric{
+		Name: "PeerLinksOut", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
+		Sets:     [][]string{{DimReason}},
+		Emitters: []string{EmitterEdge},
+		Help:     "Task-to-task links this task opened to an owner, by result: ok (the owner answered), or conn_cap, dial_failed, timeout, refused_busy, refused_key, refused_version, handshake_failed, wrong_task.",
+	}
+	PeerLinkDrops = Metric{
+		Name: "PeerLinkDrops", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
+		Sets:     [][]string{{DimReason}},
+		Emitters: []string{EmitterEdge},
+		Help:     "Relaying task-to-task links that ended other than in order, by reason: peer_lost, idle_timeout, write_failed, bad_frame.",
+	}
+	PeerLinkBytes = Metric{
+		Name: "PeerLinkBytes", Unit: UnitBytes, Kind: Counter, Source: SourceEMF,
+		Sets:     [][]string{{}},
+		Emitters: []string{EmitterEdge},
+		Help:     "Bytes of task-to-task link frames one task sent and received (both ends of a link count its frames).",
 	}
 
 	FunctionTimeouts = Metric{
@@ -228,6 +258,7 @@ var catalog = []*Metric{
 	&LoginAttempts, &AdmissionLatency, &Evictions, &Releases, &ActiveSessions, &CounterDrift, &FunctionErrors, &MetricsDropped,
 	&EdgeLogins, &EdgeResumes, &EdgeLoginLatency, &EdgeSessionsHeld, &EdgeConnections, &EdgeBytesPerSession,
 	&DeviceFramesRejected, &EdgeSessionsEnded, &GroupWiseConnectLatency, &GroupWiseLoginLatency, &GroupWiseErrors,
+	&RelayedResumes, &PeerLinksIn, &PeerLinksOut, &PeerLinkDrops, &PeerLinkBytes,
 	&FunctionTimeouts, &FunctionErrorLogs, &EdgeErrorLogs,
 }
 

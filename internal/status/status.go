@@ -1,5 +1,6 @@
 // Package status owns the stable numeric codes of every answer a device can
-// receive from the gateway (design §4). The numbers travel on the wire and in
+// receive from the gateway (the table in the README and
+// docs/device-protocol.md). The numbers travel on the wire and in
 // Lambda payloads, so a code, once given, is never reused or renumbered.
 package status
 
@@ -8,7 +9,7 @@ import "fmt"
 // Code is a login or session status sent to a device.
 type Code uint16
 
-// The statuses of design §4. Zero is deliberately not a status, so that a
+// The statuses a device can receive. Zero is deliberately not a status, so that a
 // missing field is never read as success.
 const (
 	Accepted             Code = 1  // login admitted; carries session id and resume token
@@ -60,7 +61,7 @@ func (c Code) Valid() bool {
 	return ok
 }
 
-// String returns the status name of design §4, such as "SERVER_BUSY".
+// String returns the status name, such as "SERVER_BUSY".
 func (c Code) String() string {
 	if i, ok := infos[c]; ok {
 		return i.name

@@ -94,7 +94,8 @@ func TestPidginExchangesIMsWithGoClient(t *testing.T) {
 				return
 			}
 			// Pidgin sent first, so it already knows us: its getdetails
-			// answer makes our reply display (see protocol §8).
+			// answer makes our reply display (Pidgin shows an IM only
+			// from a user it has details of).
 			replied <- goClient.SendMessage(ctx, ev.Source, fromGo)
 		case <-ctx.Done():
 			replied <- errors.New("Go client received no IM from Pidgin")

@@ -261,8 +261,9 @@ variable "lease_seconds" {
   nullable    = false
 
   validation {
-    condition     = var.lease_seconds >= 2 && var.lease_seconds <= 86400 && floor(var.lease_seconds) == var.lease_seconds
-    error_message = "lease_seconds must be a whole number between 2 and 86400."
+    # Generated from internal/manifest: go test ./internal/manifest -run Ranges -update
+    condition     = var.lease_seconds >= 2 && var.lease_seconds <= 3600 && floor(var.lease_seconds) == var.lease_seconds
+    error_message = "lease_seconds must be a whole number of seconds between 2 and 3600."
   }
 }
 
@@ -273,8 +274,9 @@ variable "heartbeat_seconds" {
   nullable    = false
 
   validation {
-    condition     = var.heartbeat_seconds >= 1 && var.heartbeat_seconds <= 43200 && floor(var.heartbeat_seconds) == var.heartbeat_seconds
-    error_message = "heartbeat_seconds must be a whole number between 1 and 43200."
+    # Generated from internal/manifest: go test ./internal/manifest -run Ranges -update
+    condition     = var.heartbeat_seconds >= 1 && var.heartbeat_seconds <= 1800 && floor(var.heartbeat_seconds) == var.heartbeat_seconds
+    error_message = "heartbeat_seconds must be a whole number of seconds between 1 and 1800."
   }
 }
 
@@ -285,8 +287,9 @@ variable "drain_seconds" {
   nullable    = false
 
   validation {
-    condition     = var.drain_seconds >= 1 && var.drain_seconds <= 110 && floor(var.drain_seconds) == var.drain_seconds
-    error_message = "drain_seconds must be a whole number between 1 and 110."
+    # Generated from internal/manifest: go test ./internal/manifest -run Ranges -update
+    condition     = var.drain_seconds >= 1 && var.drain_seconds <= 29 && floor(var.drain_seconds) == var.drain_seconds
+    error_message = "drain_seconds must be a whole number of seconds between 1 and 29."
   }
 }
 
@@ -309,8 +312,9 @@ variable "log_level" {
   nullable    = false
 
   validation {
+    # Generated from internal/manifest: go test ./internal/manifest -run Ranges -update
     condition     = contains(["debug", "info", "warn", "error"], var.log_level)
-    error_message = "log_level must be debug, info, warn or error."
+    error_message = "log_level must be one of debug, info, warn or error."
   }
 }
 
@@ -383,8 +387,9 @@ variable "coverage_grace_seconds" {
   nullable    = false
 
   validation {
-    condition     = var.coverage_grace_seconds >= 1 && var.coverage_grace_seconds <= 86400 && floor(var.coverage_grace_seconds) == var.coverage_grace_seconds
-    error_message = "coverage_grace_seconds must be a whole number between 1 and 86400."
+    # Generated from internal/manifest: go test ./internal/manifest -run Ranges -update
+    condition     = var.coverage_grace_seconds >= 1 && var.coverage_grace_seconds <= 3600 && floor(var.coverage_grace_seconds) == var.coverage_grace_seconds
+    error_message = "coverage_grace_seconds must be a whole number of seconds between 1 and 3600."
   }
 }
 
@@ -395,8 +400,9 @@ variable "addr_login_rate" {
   nullable    = false
 
   validation {
+    # Generated from internal/manifest: go test ./internal/manifest -run Ranges -update
     condition     = var.addr_login_rate >= 0 && var.addr_login_rate <= 100000
-    error_message = "addr_login_rate must be between 0 and 100000."
+    error_message = "addr_login_rate must be a number between 0 and 100000."
   }
 }
 
@@ -407,6 +413,7 @@ variable "max_connections" {
   nullable    = false
 
   validation {
+    # Generated from internal/manifest: go test ./internal/manifest -run Ranges -update
     condition     = var.max_connections >= 1 && var.max_connections <= 1000000 && floor(var.max_connections) == var.max_connections
     error_message = "max_connections must be a whole number between 1 and 1000000."
   }

@@ -94,8 +94,9 @@ variable "lease_seconds" {
   nullable    = false
 
   validation {
-    condition     = var.lease_seconds >= 2 && var.lease_seconds <= 86400 && floor(var.lease_seconds) == var.lease_seconds
-    error_message = "lease_seconds must be a whole number between 2 and 86400."
+    # Generated from internal/manifest: go test ./internal/manifest -run Ranges -update
+    condition     = var.lease_seconds >= 2 && var.lease_seconds <= 3600 && floor(var.lease_seconds) == var.lease_seconds
+    error_message = "lease_seconds must be a whole number of seconds between 2 and 3600."
   }
 }
 
@@ -106,8 +107,9 @@ variable "heartbeat_seconds" {
   nullable    = false
 
   validation {
-    condition     = var.heartbeat_seconds >= 1 && var.heartbeat_seconds <= 43200 && floor(var.heartbeat_seconds) == var.heartbeat_seconds
-    error_message = "heartbeat_seconds must be a whole number between 1 and 43200."
+    # Generated from internal/manifest: go test ./internal/manifest -run Ranges -update
+    condition     = var.heartbeat_seconds >= 1 && var.heartbeat_seconds <= 1800 && floor(var.heartbeat_seconds) == var.heartbeat_seconds
+    error_message = "heartbeat_seconds must be a whole number of seconds between 1 and 1800."
   }
 }
 
@@ -118,8 +120,9 @@ variable "log_level" {
   nullable    = false
 
   validation {
+    # Generated from internal/manifest: go test ./internal/manifest -run Ranges -update
     condition     = contains(["debug", "info", "warn", "error"], var.log_level)
-    error_message = "log_level must be debug, info, warn or error."
+    error_message = "log_level must be one of debug, info, warn or error."
   }
 }
 

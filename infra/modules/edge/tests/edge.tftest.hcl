@@ -103,8 +103,8 @@ run "scales_on_cpu_and_connections" {
 run "stop_timeout_must_exceed_drain" {
   command = plan
   variables {
-    drain_seconds = 30
-    stop_timeout  = 30
+    drain_seconds = 29
+    stop_timeout  = 29
   }
   expect_failures = [aws_ecs_task_definition.this]
 }

@@ -1,8 +1,7 @@
 package standin
 
 import (
-	"fmt"
-
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	dschema "github.com/hashicorp/terraform-plugin-framework/datasource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
@@ -10,87 +9,67 @@ import (
 	"github.com/collabgw/collabgw/infra/providers/aws-schema/internal/tfschema"
 )
 
-func dataSourceAttrs(in map[string]*tfschema.Attribute) (map[string]dschema.Attribute, error) {
-	out := map[string]dschema.Attribute{}
-	for name, a := range in {
-		if a.NestedType != nil {
-			nested, err := dataSourceAttrs(a.NestedType.Attributes)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			obj := dschema.NestedAttributeObject{Attributes: nested}
-			switch a.NestedType.NestingMode {
-			case tfschema.NestingSingle:
-				out[name] = dschema.SingleNestedAttribute{Attributes: nested, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-			case tfschema.NestingList:
-				out[name] = dschema.ListNestedAttribute{NestedObject: obj, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-			case tfschema.NestingSet:
-				out[name] = dschema.SetNestedAttribute{NestedObject: obj, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-			case tfschema.NestingMap:
-				out[name] = dschema.MapNestedAttribute{NestedObject: obj, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-			default:
-				return nil, fmt.Errorf("%s: unknown nesting %q", name, a.NestedType.NestingMode)
-			}
-			continue
-		}
-		t, ok := attrType(a.Type)
-		if !ok {
-			out[name] = dschema.DynamicAttribute{Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-			continue
-		}
-		switch t := t.(type) {
-		case basetypes.StringType:
-			out[name] = dschema.StringAttribute{Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.NumberType:
-			out[name] = dschema.NumberAttribute{Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.BoolType:
-			out[name] = dschema.BoolAttribute{Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.DynamicType:
-			out[name] = dschema.DynamicAttribute{Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.ListType:
-			out[name] = dschema.ListAttribute{ElementType: t.ElemType, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.SetType:
-			out[name] = dschema.SetAttribute{ElementType: t.ElemType, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.MapType:
-			out[name] = dschema.MapAttribute{ElementType: t.ElemType, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.ObjectType:
-			out[name] = dschema.ObjectAttribute{AttributeTypes: t.AttrTypes, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		}
+// dataSourceKind builds data source schemas.
+type dataSourceKind struct{}
+
+var _ schemaKind[dschema.Attribute, dschema.Block] = dataSourceKind{}
+
+func (dataSourceKind) scalar(t attr.Type, f flags) dschema.Attribute {
+	switch t.(type) {
+	case basetypes.StringType:
+		return dschema.StringAttribute{Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
+	case basetypes.NumberType:
+		return dschema.NumberAttribute{Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
+	case basetypes.BoolType:
+		return dschema.BoolAttribute{Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
 	}
-	return out, nil
+	return dschema.DynamicAttribute{Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
 }
 
-func dataSourceBlocks(in map[string]*tfschema.NestedBlock) (map[string]dschema.Block, error) {
-	out := map[string]dschema.Block{}
-	for name, nb := range in {
-		attrs, err := dataSourceAttrs(nb.Block.Attributes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		blocks, err := dataSourceBlocks(nb.Block.BlockTypes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		obj := dschema.NestedBlockObject{Attributes: attrs, Blocks: blocks}
-		size := sizeOf(nb)
-		switch nb.NestingMode {
-		case tfschema.NestingSingle:
-			out[name] = dschema.SingleNestedBlock{Attributes: attrs, Blocks: blocks}
-		case tfschema.NestingList:
-			b := dschema.ListNestedBlock{NestedObject: obj}
-			if size != nil {
-				b.Validators = []validator.List{size}
-			}
-			out[name] = b
-		case tfschema.NestingSet:
-			b := dschema.SetNestedBlock{NestedObject: obj}
-			if size != nil {
-				b.Validators = []validator.Set{size}
-			}
-			out[name] = b
-		default:
-			return nil, fmt.Errorf("%s: nesting %q has no framework block", name, nb.NestingMode)
-		}
+func (dataSourceKind) collection(t attr.Type, f flags) dschema.Attribute {
+	switch t := t.(type) {
+	case basetypes.ListType:
+		return dschema.ListAttribute{ElementType: t.ElemType, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
+	case basetypes.SetType:
+		return dschema.SetAttribute{ElementType: t.ElemType, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
+	case basetypes.MapType:
+		return dschema.MapAttribute{ElementType: t.ElemType, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
 	}
-	return out, nil
+	return dschema.ObjectAttribute{AttributeTypes: t.(basetypes.ObjectType).AttrTypes, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
+}
+
+func (dataSourceKind) nested(mode string, attrs map[string]dschema.Attribute, f flags) (dschema.Attribute, error) {
+	obj := dschema.NestedAttributeObject{Attributes: attrs}
+	switch mode {
+	case tfschema.NestingSingle:
+		return dschema.SingleNestedAttribute{Attributes: attrs, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}, nil
+	case tfschema.NestingList:
+		return dschema.ListNestedAttribute{NestedObject: obj, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}, nil
+	case tfschema.NestingSet:
+		return dschema.SetNestedAttribute{NestedObject: obj, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}, nil
+	case tfschema.NestingMap:
+		return dschema.MapNestedAttribute{NestedObject: obj, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}, nil
+	}
+	return nil, unknownNesting(mode)
+}
+
+func (dataSourceKind) block(mode string, attrs map[string]dschema.Attribute, blocks map[string]dschema.Block, size *blockSize) (dschema.Block, error) {
+	obj := dschema.NestedBlockObject{Attributes: attrs, Blocks: blocks}
+	switch mode {
+	case tfschema.NestingSingle:
+		return dschema.SingleNestedBlock{Attributes: attrs, Blocks: blocks}, nil
+	case tfschema.NestingList:
+		b := dschema.ListNestedBlock{NestedObject: obj}
+		if size != nil {
+			b.Validators = []validator.List{size}
+		}
+		return b, nil
+	case tfschema.NestingSet:
+		b := dschema.SetNestedBlock{NestedObject: obj}
+		if size != nil {
+			b.Validators = []validator.Set{size}
+		}
+		return b, nil
+	}
+	return nil, unknownNesting(mode)
 }

@@ -37,22 +37,22 @@ var _ provider.Provider = (*Provider)(nil)
 // express is an error, so the stand-in never silently accepts less.
 func New(ps *tfschema.ProviderSchema) (*Provider, error) {
 	p := &Provider{version: ps.Version}
-	pattrs, err := providerAttrs(ps.Provider.Block.Attributes)
+	pattrs, err := convertAttrs(providerKind{}, ps.Provider.Block.Attributes)
 	if err != nil {
 		return nil, fmt.Errorf("standin: provider: %w", err)
 	}
-	pblocks, err := providerBlocks(ps.Provider.Block.BlockTypes)
+	pblocks, err := convertBlocks(providerKind{}, ps.Provider.Block.BlockTypes)
 	if err != nil {
 		return nil, fmt.Errorf("standin: provider: %w", err)
 	}
 	p.schema = pschema.Schema{Attributes: pattrs, Blocks: pblocks}
 	for _, name := range tfschema.SortedKeys(ps.ResourceSchemas) {
 		b := ps.ResourceSchemas[name].Block
-		attrs, err := resourceAttrs(b.Attributes)
+		attrs, err := convertAttrs(resourceKind{}, b.Attributes)
 		if err != nil {
 			return nil, fmt.Errorf("standin: %s: %w", name, err)
 		}
-		blocks, err := resourceBlocks(b.BlockTypes)
+		blocks, err := convertBlocks(resourceKind{}, b.BlockTypes)
 		if err != nil {
 			return nil, fmt.Errorf("standin: %s: %w", name, err)
 		}
@@ -61,11 +61,11 @@ func New(ps *tfschema.ProviderSchema) (*Provider, error) {
 	}
 	for _, name := range tfschema.SortedKeys(ps.DataSourceSchemas) {
 		b := ps.DataSourceSchemas[name].Block
-		attrs, err := dataSourceAttrs(b.Attributes)
+		attrs, err := convertAttrs(dataSourceKind{}, b.Attributes)
 		if err != nil {
 			return nil, fmt.Errorf("standin: data %s: %w", name, err)
 		}
-		blocks, err := dataSourceBlocks(b.BlockTypes)
+		blocks, err := convertBlocks(dataSourceKind{}, b.BlockTypes)
 		if err != nil {
 			return nil, fmt.Errorf("standin: data %s: %w", name, err)
 		}

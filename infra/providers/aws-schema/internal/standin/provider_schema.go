@@ -1,8 +1,7 @@
 package standin
 
 import (
-	"fmt"
-
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	pschema "github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
@@ -10,87 +9,67 @@ import (
 	"github.com/collabgw/collabgw/infra/providers/aws-schema/internal/tfschema"
 )
 
-func providerAttrs(in map[string]*tfschema.Attribute) (map[string]pschema.Attribute, error) {
-	out := map[string]pschema.Attribute{}
-	for name, a := range in {
-		if a.NestedType != nil {
-			nested, err := providerAttrs(a.NestedType.Attributes)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			obj := pschema.NestedAttributeObject{Attributes: nested}
-			switch a.NestedType.NestingMode {
-			case tfschema.NestingSingle:
-				out[name] = pschema.SingleNestedAttribute{Attributes: nested, Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-			case tfschema.NestingList:
-				out[name] = pschema.ListNestedAttribute{NestedObject: obj, Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-			case tfschema.NestingSet:
-				out[name] = pschema.SetNestedAttribute{NestedObject: obj, Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-			case tfschema.NestingMap:
-				out[name] = pschema.MapNestedAttribute{NestedObject: obj, Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-			default:
-				return nil, fmt.Errorf("%s: unknown nesting %q", name, a.NestedType.NestingMode)
-			}
-			continue
-		}
-		t, ok := attrType(a.Type)
-		if !ok {
-			out[name] = pschema.DynamicAttribute{Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-			continue
-		}
-		switch t := t.(type) {
-		case basetypes.StringType:
-			out[name] = pschema.StringAttribute{Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-		case basetypes.NumberType:
-			out[name] = pschema.NumberAttribute{Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-		case basetypes.BoolType:
-			out[name] = pschema.BoolAttribute{Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-		case basetypes.DynamicType:
-			out[name] = pschema.DynamicAttribute{Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-		case basetypes.ListType:
-			out[name] = pschema.ListAttribute{ElementType: t.ElemType, Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-		case basetypes.SetType:
-			out[name] = pschema.SetAttribute{ElementType: t.ElemType, Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-		case basetypes.MapType:
-			out[name] = pschema.MapAttribute{ElementType: t.ElemType, Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-		case basetypes.ObjectType:
-			out[name] = pschema.ObjectAttribute{AttributeTypes: t.AttrTypes, Required: a.Required, Optional: a.Optional, Sensitive: a.Sensitive}
-		}
+// providerKind builds provider schemas (a provider attribute is never computed).
+type providerKind struct{}
+
+var _ schemaKind[pschema.Attribute, pschema.Block] = providerKind{}
+
+func (providerKind) scalar(t attr.Type, f flags) pschema.Attribute {
+	switch t.(type) {
+	case basetypes.StringType:
+		return pschema.StringAttribute{Required: f.required, Optional: f.optional, Sensitive: f.sensitive}
+	case basetypes.NumberType:
+		return pschema.NumberAttribute{Required: f.required, Optional: f.optional, Sensitive: f.sensitive}
+	case basetypes.BoolType:
+		return pschema.BoolAttribute{Required: f.required, Optional: f.optional, Sensitive: f.sensitive}
 	}
-	return out, nil
+	return pschema.DynamicAttribute{Required: f.required, Optional: f.optional, Sensitive: f.sensitive}
 }
 
-func providerBlocks(in map[string]*tfschema.NestedBlock) (map[string]pschema.Block, error) {
-	out := map[string]pschema.Block{}
-	for name, nb := range in {
-		attrs, err := providerAttrs(nb.Block.Attributes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		blocks, err := providerBlocks(nb.Block.BlockTypes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		obj := pschema.NestedBlockObject{Attributes: attrs, Blocks: blocks}
-		size := sizeOf(nb)
-		switch nb.NestingMode {
-		case tfschema.NestingSingle:
-			out[name] = pschema.SingleNestedBlock{Attributes: attrs, Blocks: blocks}
-		case tfschema.NestingList:
-			b := pschema.ListNestedBlock{NestedObject: obj}
-			if size != nil {
-				b.Validators = []validator.List{size}
-			}
-			out[name] = b
-		case tfschema.NestingSet:
-			b := pschema.SetNestedBlock{NestedObject: obj}
-			if size != nil {
-				b.Validators = []validator.Set{size}
-			}
-			out[name] = b
-		default:
-			return nil, fmt.Errorf("%s: nesting %q has no framework block", name, nb.NestingMode)
-		}
+func (providerKind) collection(t attr.Type, f flags) pschema.Attribute {
+	switch t := t.(type) {
+	case basetypes.ListType:
+		return pschema.ListAttribute{ElementType: t.ElemType, Required: f.required, Optional: f.optional, Sensitive: f.sensitive}
+	case basetypes.SetType:
+		return pschema.SetAttribute{ElementType: t.ElemType, Required: f.required, Optional: f.optional, Sensitive: f.sensitive}
+	case basetypes.MapType:
+		return pschema.MapAttribute{ElementType: t.ElemType, Required: f.required, Optional: f.optional, Sensitive: f.sensitive}
 	}
-	return out, nil
+	return pschema.ObjectAttribute{AttributeTypes: t.(basetypes.ObjectType).AttrTypes, Required: f.required, Optional: f.optional, Sensitive: f.sensitive}
+}
+
+func (providerKind) nested(mode string, attrs map[string]pschema.Attribute, f flags) (pschema.Attribute, error) {
+	obj := pschema.NestedAttributeObject{Attributes: attrs}
+	switch mode {
+	case tfschema.NestingSingle:
+		return pschema.SingleNestedAttribute{Attributes: attrs, Required: f.required, Optional: f.optional, Sensitive: f.sensitive}, nil
+	case tfschema.NestingList:
+		return pschema.ListNestedAttribute{NestedObject: obj, Required: f.required, Optional: f.optional, Sensitive: f.sensitive}, nil
+	case tfschema.NestingSet:
+		return pschema.SetNestedAttribute{NestedObject: obj, Required: f.required, Optional: f.optional, Sensitive: f.sensitive}, nil
+	case tfschema.NestingMap:
+		return pschema.MapNestedAttribute{NestedObject: obj, Required: f.required, Optional: f.optional, Sensitive: f.sensitive}, nil
+	}
+	return nil, unknownNesting(mode)
+}
+
+func (providerKind) block(mode string, attrs map[string]pschema.Attribute, blocks map[string]pschema.Block, size *blockSize) (pschema.Block, error) {
+	obj := pschema.NestedBlockObject{Attributes: attrs, Blocks: blocks}
+	switch mode {
+	case tfschema.NestingSingle:
+		return pschema.SingleNestedBlock{Attributes: attrs, Blocks: blocks}, nil
+	case tfschema.NestingList:
+		b := pschema.ListNestedBlock{NestedObject: obj}
+		if size != nil {
+			b.Validators = []validator.List{size}
+		}
+		return b, nil
+	case tfschema.NestingSet:
+		b := pschema.SetNestedBlock{NestedObject: obj}
+		if size != nil {
+			b.Validators = []validator.Set{size}
+		}
+		return b, nil
+	}
+	return nil, unknownNesting(mode)
 }

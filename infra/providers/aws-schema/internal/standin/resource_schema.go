@@ -1,8 +1,7 @@
 package standin
 
 import (
-	"fmt"
-
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	rschema "github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
@@ -10,87 +9,67 @@ import (
 	"github.com/collabgw/collabgw/infra/providers/aws-schema/internal/tfschema"
 )
 
-func resourceAttrs(in map[string]*tfschema.Attribute) (map[string]rschema.Attribute, error) {
-	out := map[string]rschema.Attribute{}
-	for name, a := range in {
-		if a.NestedType != nil {
-			nested, err := resourceAttrs(a.NestedType.Attributes)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			obj := rschema.NestedAttributeObject{Attributes: nested}
-			switch a.NestedType.NestingMode {
-			case tfschema.NestingSingle:
-				out[name] = rschema.SingleNestedAttribute{Attributes: nested, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-			case tfschema.NestingList:
-				out[name] = rschema.ListNestedAttribute{NestedObject: obj, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-			case tfschema.NestingSet:
-				out[name] = rschema.SetNestedAttribute{NestedObject: obj, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-			case tfschema.NestingMap:
-				out[name] = rschema.MapNestedAttribute{NestedObject: obj, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-			default:
-				return nil, fmt.Errorf("%s: unknown nesting %q", name, a.NestedType.NestingMode)
-			}
-			continue
-		}
-		t, ok := attrType(a.Type)
-		if !ok {
-			out[name] = rschema.DynamicAttribute{Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-			continue
-		}
-		switch t := t.(type) {
-		case basetypes.StringType:
-			out[name] = rschema.StringAttribute{Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.NumberType:
-			out[name] = rschema.NumberAttribute{Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.BoolType:
-			out[name] = rschema.BoolAttribute{Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.DynamicType:
-			out[name] = rschema.DynamicAttribute{Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.ListType:
-			out[name] = rschema.ListAttribute{ElementType: t.ElemType, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.SetType:
-			out[name] = rschema.SetAttribute{ElementType: t.ElemType, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.MapType:
-			out[name] = rschema.MapAttribute{ElementType: t.ElemType, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		case basetypes.ObjectType:
-			out[name] = rschema.ObjectAttribute{AttributeTypes: t.AttrTypes, Required: a.Required, Optional: a.Optional, Computed: a.Computed, Sensitive: a.Sensitive}
-		}
+// resourceKind builds resource schemas.
+type resourceKind struct{}
+
+var _ schemaKind[rschema.Attribute, rschema.Block] = resourceKind{}
+
+func (resourceKind) scalar(t attr.Type, f flags) rschema.Attribute {
+	switch t.(type) {
+	case basetypes.StringType:
+		return rschema.StringAttribute{Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
+	case basetypes.NumberType:
+		return rschema.NumberAttribute{Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
+	case basetypes.BoolType:
+		return rschema.BoolAttribute{Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
 	}
-	return out, nil
+	return rschema.DynamicAttribute{Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
 }
 
-func resourceBlocks(in map[string]*tfschema.NestedBlock) (map[string]rschema.Block, error) {
-	out := map[string]rschema.Block{}
-	for name, nb := range in {
-		attrs, err := resourceAttrs(nb.Block.Attributes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		blocks, err := resourceBlocks(nb.Block.BlockTypes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		obj := rschema.NestedBlockObject{Attributes: attrs, Blocks: blocks}
-		size := sizeOf(nb)
-		switch nb.NestingMode {
-		case tfschema.NestingSingle:
-			out[name] = rschema.SingleNestedBlock{Attributes: attrs, Blocks: blocks}
-		case tfschema.NestingList:
-			b := rschema.ListNestedBlock{NestedObject: obj}
-			if size != nil {
-				b.Validators = []validator.List{size}
-			}
-			out[name] = b
-		case tfschema.NestingSet:
-			b := rschema.SetNestedBlock{NestedObject: obj}
-			if size != nil {
-				b.Validators = []validator.Set{size}
-			}
-			out[name] = b
-		default:
-			return nil, fmt.Errorf("%s: nesting %q has no framework block", name, nb.NestingMode)
-		}
+func (resourceKind) collection(t attr.Type, f flags) rschema.Attribute {
+	switch t := t.(type) {
+	case basetypes.ListType:
+		return rschema.ListAttribute{ElementType: t.ElemType, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
+	case basetypes.SetType:
+		return rschema.SetAttribute{ElementType: t.ElemType, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
+	case basetypes.MapType:
+		return rschema.MapAttribute{ElementType: t.ElemType, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
 	}
-	return out, nil
+	return rschema.ObjectAttribute{AttributeTypes: t.(basetypes.ObjectType).AttrTypes, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}
+}
+
+func (resourceKind) nested(mode string, attrs map[string]rschema.Attribute, f flags) (rschema.Attribute, error) {
+	obj := rschema.NestedAttributeObject{Attributes: attrs}
+	switch mode {
+	case tfschema.NestingSingle:
+		return rschema.SingleNestedAttribute{Attributes: attrs, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}, nil
+	case tfschema.NestingList:
+		return rschema.ListNestedAttribute{NestedObject: obj, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}, nil
+	case tfschema.NestingSet:
+		return rschema.SetNestedAttribute{NestedObject: obj, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}, nil
+	case tfschema.NestingMap:
+		return rschema.MapNestedAttribute{NestedObject: obj, Required: f.required, Optional: f.optional, Computed: f.computed, Sensitive: f.sensitive}, nil
+	}
+	return nil, unknownNesting(mode)
+}
+
+func (resourceKind) block(mode string, attrs map[string]rschema.Attribute, blocks map[string]rschema.Block, size *blockSize) (rschema.Block, error) {
+	obj := rschema.NestedBlockObject{Attributes: attrs, Blocks: blocks}
+	switch mode {
+	case tfschema.NestingSingle:
+		return rschema.SingleNestedBlock{Attributes: attrs, Blocks: blocks}, nil
+	case tfschema.NestingList:
+		b := rschema.ListNestedBlock{NestedObject: obj}
+		if size != nil {
+			b.Validators = []validator.List{size}
+		}
+		return b, nil
+	case tfschema.NestingSet:
+		b := rschema.SetNestedBlock{NestedObject: obj}
+		if size != nil {
+			b.Validators = []validator.Set{size}
+		}
+		return b, nil
+	}
+	return nil, unknownNesting(mode)
 }
