@@ -13,10 +13,6 @@ var Prologue = prologue
 // the package's faster X25519 (dh.go).
 var CipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2b)
 
-// ProcessCPUForTest is this process's CPU time, for benchmarks that
-// report CPU per operation.
-var ProcessCPUForTest = processCPU
-
 // SealRawForTest seals plain (a payload: flags, secret section, body) as a
 // DATA frame from t's role, bypassing every check of the encoder.
 func SealRawForTest(t *Transport, plain []byte) []byte {

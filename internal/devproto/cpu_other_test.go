@@ -1,8 +1,0 @@
-//go:build !unix
-
-package devproto
-
-import "time"
-
-// processCPU is unknown here: the CPU metric reads 0.
-func processCPU() time.Duration { return 0 }
