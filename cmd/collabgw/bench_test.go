@@ -50,7 +50,7 @@ func TestBenchEndToEnd(t *testing.T) {
 		t.Errorf("raw %+v", rep.Raw)
 	}
 	for _, p := range rep.Raw.Points {
-		if p.TxPerSecond <= 0 || p.Latency.N == 0 {
+		if p.TxPerSecond <= 0 || p.Latency.N == 0 || p.CPUPerTxMs["DynamoDB Local"] <= 0 {
 			t.Errorf("raw point %+v", p)
 		}
 	}
@@ -70,6 +70,11 @@ func TestBenchEndToEnd(t *testing.T) {
 		}
 		if p.EdgeCPUms == nil || p.EdgeCPUPerLoginMs == nil {
 			t.Errorf("phase %q: no edge CPU", p.Name)
+		}
+		for _, part := range []string{"bench process", "edge", "emulators", "functions", "DynamoDB Local"} {
+			if _, ok := p.CPUPerLoginMs[part]; !ok {
+				t.Errorf("phase %q: no CPU for %s in %v", p.Name, part, p.CPUPerLoginMs)
+			}
 		}
 	}
 	if e.Open.Mode != "open" || e.Open.OfferedPerSecond != 20 {

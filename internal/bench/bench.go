@@ -112,6 +112,9 @@ type Target struct {
 	// GroupWise, when set, times GroupWise's share of each login; without
 	// it latency excluding GroupWise is not reported.
 	GroupWise GroupWiseTimer
+	// Stack, when set, reads the CPU of every part of the stack, for the
+	// CPU each part spends per login and per raw transaction.
+	Stack StackCPU
 }
 
 // Option configures a run.
@@ -258,7 +261,7 @@ func (b *Bench) Run(ctx context.Context) (Report, error) {
 	rep := Report{Machine: machine(), Settings: b.settings()}
 	log := b.cfg.log
 
-	r := &raw{db: b.t.DB, table: b.t.Table + rawSuffix}
+	r := &raw{db: b.t.DB, table: b.t.Table + rawSuffix, stack: b.t.Stack}
 	var err error
 	log.Info("raw: DynamoDB Local alone, admission-shaped transactions", "concurrency", b.cfg.rawConcurrency, "each", b.cfg.rawDuration)
 	if rep.Raw, err = r.run(ctx, b.cfg.rawConcurrency, b.cfg.rawDuration); err != nil {

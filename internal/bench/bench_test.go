@@ -300,13 +300,15 @@ func TestRendering(t *testing.T) {
 			{Edge: name, Mode: "closed", Concurrency: 1, Logins: 10, Accepted: 10, LoginsPerSecond: 10},
 			{Edge: name, Mode: "closed", Concurrency: 4, Logins: 10, Accepted: 9, LoginsPerSecond: 20},
 		}, Open: Phase{Edge: name, Mode: "open", OfferedPerSecond: 100, Logins: 10, Accepted: 10, EdgeCPUms: ptr(5), EdgeCPUPerLoginMs: ptr(0.5),
-			GroupWise: &Latency{N: 10, P99ms: 4}, ExGroupWise: &Latency{N: 10, P99ms: 9}}}
+			GroupWise: &Latency{N: 10, P99ms: 4}, ExGroupWise: &Latency{N: 10, P99ms: 9},
+			CPUPerLoginMs: map[string]float64{"edge": 0.5, "DynamoDB Local": 2, "zsh": 0.25}}}
 		e.evaluate(40)
 		return e
 	}
 	one := Report{Raw: RawReport{Best: 40, Points: []RawPoint{{Concurrency: 4, TxPerSecond: 40}}}, Edges: []EdgeReport{edge("edge")}}
 	md := one.Markdown()
-	for _, want := range []string{"| phase | load |", "| whole path | 4 in flight | 20 logins/s (9 of 10 accepted) |", "| whole path | 100/s offered |", "0.50 ms", "= 50 %"} {
+	for _, want := range []string{"| phase | load |", "| whole path | 4 in flight | 20 logins/s (9 of 10 accepted) |", "| whole path | 100/s offered |", "0.50 ms", "= 50 %",
+		"| phase | load | edge | DynamoDB Local | zsh | total |", "| whole path, per login | 100/s offered | 0.50 | 2.00 | 0.25 | 2.75 |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("one edge: markdown lacks %q:\n%s", want, md)
 		}
@@ -355,5 +357,51 @@ func TestParseVariant(t *testing.T) {
 				t.Fatalf("ParseVariant(%q) = %+v, want %+v", tt.spec, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestTreeCPU(t *testing.T) {
+	root := t.TempDir()
+	write := func(pid, stat string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(root, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, pid, "stat"), []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// pid (comm) state ppid … utime(14) stime(15)
+	write("100", "100 (collabgw) S 1 100 100 0 -1 0 0 0 0 0 50 10 0 0 20 0 9 0 1 0 0")
+	write("101", "101 (java) S 100 101 101 0 -1 0 0 0 0 0 300 100 0 0 20 0 9 0 1 0 0")
+	write("102", "102 (aws-lambda-rie) S 100 102 102 0 -1 0 0 0 0 0 5 5 0 0 20 0 9 0 1 0 0")
+	write("103", "103 (bootstrap) S 102 103 103 0 -1 0 0 0 0 0 20 0 0 0 20 0 9 0 1 0 0")
+	write("104", "104 (aws-lambda-rie) S 100 104 104 0 -1 0 0 0 0 0 1 1 0 0 20 0 9 0 1 0 0")
+	write("200", "200 (java) S 1 200 200 0 -1 0 0 0 0 0 999 999 0 0 20 0 9 0 1 0 0") // not ours
+	write("self", "not a pid")
+	got, err := TreeCPU{Root: 100, Proc: root}.CPUByCommand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Duration{RootCommand: 600 * time.Millisecond, "java": 4 * time.Second, "aws-lambda-rie": 120 * time.Millisecond, "bootstrap": 200 * time.Millisecond}
+	if len(got) != len(want) {
+		t.Fatalf("CPUByCommand = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %v, want %v", k, got[k], v)
+		}
+	}
+	if _, err := (TreeCPU{Root: 999, Proc: root}).CPUByCommand(); !errors.Is(err, ErrNoProcess) {
+		t.Fatalf("missing root: %v, want ErrNoProcess", err)
+	}
+	delta := cpuDelta(map[string]time.Duration{"java": time.Second}, got, 10)
+	if delta["DynamoDB Local"] != 300 || delta["bench process"] != 60 || delta["functions"] != 20 || delta["emulators"] != 12 {
+		t.Fatalf("cpuDelta = %v", delta)
+	}
+	// The real /proc: this test binary is its own tree's root.
+	self, err := TreeCPU{Root: os.Getpid()}.CPUByCommand()
+	if _, ok := self[RootCommand]; err != nil || !ok {
+		t.Fatalf("own tree: %v, %v", self, err)
 	}
 }

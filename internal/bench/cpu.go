@@ -84,3 +84,133 @@ func statTicks(stat []byte) (int64, error) {
 	}
 	return u + s, nil
 }
+
+// TreeCPU reads the CPU time of a process and all its descendants, summed
+// by command name (the 15-character comm of /proc/<pid>/stat): for a stack
+// the bench started, "java" is DynamoDB Local, "bootstrap" the functions,
+// "aws-lambda-rie" the emulators, "edge" the edges, and the root itself the
+// bench process (devices, the GroupWise simulator, the Lambda endpoint).
+// A process that exits between two reads takes its time with it, so the
+// difference of two reads is meaningful only when the tree is stable, as it
+// is during a phase.
+type TreeCPU struct {
+	Root int
+	// Proc is where proc is mounted ("/proc" when empty).
+	Proc string
+}
+
+// CPUByCommand sums utime and stime by command over the tree.
+func (t TreeCPU) CPUByCommand() (map[string]time.Duration, error) {
+	root := t.Proc
+	if root == "" {
+		root = "/proc"
+	}
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	type proc struct {
+		ppid  int
+		comm  string
+		ticks int64
+	}
+	procs := map[int]proc{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("%s/%d/stat", root, pid))
+		if err != nil {
+			continue // exited since the listing
+		}
+		comm, ppid, ticks, err := statFields(b)
+		if err != nil {
+			continue
+		}
+		procs[pid] = proc{ppid: ppid, comm: comm, ticks: ticks}
+	}
+	if _, ok := procs[t.Root]; !ok {
+		return nil, fmt.Errorf("%w: pid %d", ErrNoProcess, t.Root)
+	}
+	children := map[int][]int{}
+	for pid, p := range procs {
+		children[p.ppid] = append(children[p.ppid], pid)
+	}
+	out := map[string]time.Duration{}
+	for todo := []int{t.Root}; len(todo) > 0; {
+		pid := todo[len(todo)-1]
+		todo = append(todo[:len(todo)-1], children[pid]...)
+		p := procs[pid]
+		name := p.comm
+		if pid == t.Root {
+			name = RootCommand
+		}
+		out[name] += time.Duration(p.ticks) * clockTick
+	}
+	return out, nil
+}
+
+// RootCommand is the name CPUByCommand gives the tree's root, whatever
+// its command.
+const RootCommand = "(root)"
+
+// Parts of a local stack by command, as the report names them.
+var partNames = map[string]string{
+	RootCommand:      "bench process",
+	"edge":           "edge",
+	"bootstrap":      "functions",
+	"aws-lambda-rie": "emulators",
+	"java":           "DynamoDB Local",
+	"haproxy":        "HAProxy",
+}
+
+// partOrder is the report's column order: the path's order.
+var partOrder = []string{"bench process", "edge", "emulators", "functions", "DynamoDB Local", "HAProxy"}
+
+// StackCPU reads the CPU time of every part of a stack.
+type StackCPU interface {
+	CPUByCommand() (map[string]time.Duration, error)
+}
+
+var _ StackCPU = TreeCPU{}
+
+// cpuDelta is the CPU each part used between two reads, in ms per op.
+func cpuDelta(before, after map[string]time.Duration, ops int) map[string]float64 {
+	if ops <= 0 {
+		return nil
+	}
+	out := map[string]float64{}
+	for comm, t := range after {
+		// Every part is listed, idle ones at 0 (10 ms ticks: a short phase
+		// may not see one); a part restarted since (an edge) counts from 0.
+		d := max(t-before[comm], 0)
+		name := partNames[comm]
+		if name == "" {
+			name = comm
+		}
+		out[name] += ms(d) / float64(ops)
+	}
+	for k, v := range out {
+		out[k] = round(v, 3)
+	}
+	return out
+}
+
+// statFields returns the command name, the parent pid and utime + stime
+// of a /proc/<pid>/stat line.
+func statFields(stat []byte) (comm string, ppid int, ticks int64, err error) {
+	open, end := bytes.IndexByte(stat, '('), bytes.LastIndexByte(stat, ')')
+	if open < 0 || end < open {
+		return "", 0, 0, errors.New("no command name")
+	}
+	f := bytes.Fields(stat[end+1:])
+	if len(f) < 2 {
+		return "", 0, 0, errors.New("no parent pid")
+	}
+	if ppid, err = strconv.Atoi(string(f[1])); err != nil {
+		return "", 0, 0, fmt.Errorf("ppid: %w", err)
+	}
+	ticks, err = statTicks(stat)
+	return string(stat[open+1 : end]), ppid, ticks, err
+}

@@ -38,6 +38,9 @@ type RawPoint struct {
 	// Errors counts transactions that failed (none expected: the counter's
 	// condition always holds), by error code.
 	Errors map[string]int `json:"errors,omitempty"`
+	// CPUPerTxMs is the CPU each part of the stack spent per transaction
+	// (ms), when the stack's CPU is read.
+	CPUPerTxMs map[string]float64 `json:"cpuPerTxMs,omitempty"`
 }
 
 // RawReport is DynamoDB Local's rate for the admission-shaped transaction.
@@ -71,6 +74,7 @@ const (
 type raw struct {
 	db    DynamoDB
 	table string
+	stack StackCPU // nil: no CPU by part
 }
 
 func (r *raw) run(ctx context.Context, concurrencies []int, each time.Duration) (RawReport, error) {
@@ -186,6 +190,13 @@ func (r *raw) point(ctx context.Context, c int, d time.Duration, indexAttrs map[
 		pctx   context.Context
 		cancel context.CancelFunc
 	)
+	var cpuBefore map[string]time.Duration
+	if r.stack != nil {
+		var err error
+		if cpuBefore, err = r.stack.CPUByCommand(); err != nil {
+			return RawPoint{}, err
+		}
+	}
 	pctx, cancel = context.WithTimeout(ctx, d)
 	defer cancel()
 	start := time.Now()
@@ -220,6 +231,13 @@ func (r *raw) point(ctx context.Context, c int, d time.Duration, indexAttrs map[
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	var cpuAfter map[string]time.Duration
+	if r.stack != nil {
+		var err error
+		if cpuAfter, err = r.stack.CPUByCommand(); err != nil {
+			return RawPoint{}, err
+		}
+	}
 	if fatal != nil {
 		return RawPoint{}, fatal
 	}
@@ -229,6 +247,9 @@ func (r *raw) point(ctx context.Context, c int, d time.Duration, indexAttrs map[
 	p := RawPoint{Concurrency: c, TxPerSecond: round(float64(len(lat))/elapsed.Seconds(), 1), Latency: summarize(lat)}
 	if len(errs) > 0 {
 		p.Errors = errs
+	}
+	if r.stack != nil {
+		p.CPUPerTxMs = cpuDelta(cpuBefore, cpuAfter, len(lat))
 	}
 	return p, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -46,11 +48,7 @@ func (r *Report) rows() [][]string {
 		out = append(out, row)
 	}
 	phase := func(p Phase) []string {
-		load := fmt.Sprintf("%d in flight", p.Concurrency)
-		if p.Mode == "open" {
-			load = fmt.Sprintf("%g/s offered", p.OfferedPerSecond)
-		}
-		row := []string{"whole path", load, fmt.Sprintf("%.0f logins/s", p.LoginsPerSecond),
+		row := []string{"whole path", p.load(), fmt.Sprintf("%.0f logins/s", p.LoginsPerSecond),
 			msCell(p.Latency.P50ms), msCell(p.Latency.P90ms), msCell(p.Latency.P99ms), "–", "–", "–"}
 		if p.GroupWise != nil {
 			row[6] = msCell(p.GroupWise.P50ms) + " / " + msCell(p.GroupWise.P99ms)
@@ -67,18 +65,8 @@ func (r *Report) rows() [][]string {
 		}
 		return row
 	}
-	if len(r.Edges) == 0 {
-		return out
-	}
-	for i := range r.Edges[0].Sweep {
-		for _, e := range r.Edges {
-			if i < len(e.Sweep) {
-				out = append(out, phase(e.Sweep[i]))
-			}
-		}
-	}
-	for _, e := range r.Edges {
-		out = append(out, phase(e.Open))
+	for _, p := range r.phases() {
+		out = append(out, phase(p))
 	}
 	return out
 }
@@ -98,6 +86,88 @@ func yesNo(met *bool) string {
 		return "met"
 	}
 	return "NOT met"
+}
+
+// cpuTable is the CPU each part of the stack spent per raw transaction
+// and per login, in the rows' order of the main table; nil when the
+// stack's CPU was not read.
+func (r *Report) cpuTable() (head []string, rows [][]string) {
+	seen := map[string]bool{}
+	var all []map[string]float64
+	for _, p := range r.Raw.Points {
+		all = append(all, p.CPUPerTxMs)
+	}
+	phases := r.phases()
+	for _, p := range phases {
+		all = append(all, p.CPUPerLoginMs)
+	}
+	for _, m := range all {
+		for k := range m {
+			seen[k] = true
+		}
+	}
+	if len(seen) == 0 {
+		return nil, nil
+	}
+	var parts []string
+	for _, k := range partOrder {
+		if seen[k] {
+			parts = append(parts, k)
+			delete(seen, k)
+		}
+	}
+	parts = append(parts, slices.Sorted(maps.Keys(seen))...)
+	several := len(r.Edges) > 1
+	head = []string{"phase", "load"}
+	if several {
+		head = []string{"phase", "edge", "load"}
+	}
+	head = append(append(head, parts...), "total")
+	row := func(name, edge, load string, m map[string]float64) []string {
+		out := []string{name, load}
+		if several {
+			out = []string{name, edge, load}
+		}
+		total := 0.0
+		for _, k := range parts {
+			out = append(out, fmt.Sprintf("%.2f", m[k]))
+			total += m[k]
+		}
+		return append(out, fmt.Sprintf("%.2f", total))
+	}
+	for _, p := range r.Raw.Points {
+		rows = append(rows, row("DynamoDB Local alone, per tx", "", fmt.Sprintf("%d in flight", p.Concurrency), p.CPUPerTxMs))
+	}
+	for _, p := range phases {
+		rows = append(rows, row("whole path, per login", p.Edge, p.load(), p.CPUPerLoginMs))
+	}
+	return head, rows
+}
+
+// phases are the whole-path phases in the order they ran.
+func (r *Report) phases() []Phase {
+	var out []Phase
+	if len(r.Edges) == 0 {
+		return nil
+	}
+	for i := range r.Edges[0].Sweep {
+		for _, e := range r.Edges {
+			if i < len(e.Sweep) {
+				out = append(out, e.Sweep[i])
+			}
+		}
+	}
+	for _, e := range r.Edges {
+		out = append(out, e.Open)
+	}
+	return out
+}
+
+func (p Phase) load() string {
+	if p.Mode == "open" {
+		return fmt.Sprintf("%g/s offered", p.OfferedPerSecond)
+	}
+	return fmt.Sprintf("%d in flight", p.Concurrency)
 }
 
 // ratioLine is the whole path against raw, per edge.
@@ -154,6 +224,17 @@ func (r *Report) WriteText(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if head, rows := r.cpuTable(); head != nil {
+		fmt.Fprintln(w, "\nCPU per raw transaction and per login, by part of the stack (ms):")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, strings.Join(head, "\t"))
+		for _, row := range rows {
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(w)
 	for _, e := range r.Edges {
 		fmt.Fprintln(w, r.ratioLine(e))
@@ -206,6 +287,22 @@ func (r *Report) Markdown() string {
 		b.WriteString(mdRow(row))
 	}
 	b.WriteString("\n")
+	if head, rows := r.cpuTable(); head != nil {
+		b.WriteString("CPU time per raw transaction and per login, by part of the stack, in ms (utime+stime from /proc of every process the bench started; \"bench process\" is the devices, the GroupWise simulator and the local Lambda endpoint):\n\n")
+		b.WriteString(mdRow(head) + "|")
+		for _, h := range head {
+			if h == "phase" || h == "edge" || h == "load" {
+				b.WriteString("---|")
+			} else {
+				b.WriteString("---:|")
+			}
+		}
+		b.WriteString("\n")
+		for _, row := range rows {
+			b.WriteString(mdRow(row))
+		}
+		b.WriteString("\n")
+	}
 	for _, e := range r.Edges {
 		b.WriteString(strings.ToUpper(r.ratioLine(e)[:1]) + r.ratioLine(e)[1:] + ".\n\n")
 	}

@@ -89,6 +89,7 @@ func StartStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		Sessions: st.Store, Pool: st.Config.Pool.Name,
 		Gateway: gw, KeyDir: st.DeviceKeyDir, Users: cfg.Users, Password: demo.Password,
 		GroupWise: st.Simulator,
+		Stack:     TreeCPU{Root: os.Getpid()},
 	}
 	variants := cfg.Edges
 	if len(variants) == 0 {

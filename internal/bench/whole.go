@@ -44,6 +44,10 @@ type Phase struct {
 	// EdgeCPUms the CPU time itself. Nil when edge CPU is not measured.
 	EdgeCPUms         *float64 `json:"edgeCpuMs,omitempty"`
 	EdgeCPUPerLoginMs *float64 `json:"edgeCpuPerLoginMs,omitempty"`
+	// CPUPerLoginMs is the CPU each part of the stack spent per accepted
+	// login over the same span (ms), when the stack's CPU is read: where
+	// the machine's cores go.
+	CPUPerLoginMs map[string]float64 `json:"cpuPerLoginMs,omitempty"`
 	// StartedLate counts open-loop logins that waited for an in-flight
 	// slot (their wait is in their latency).
 	StartedLate int    `json:"startedLate,omitempty"`
@@ -99,11 +103,15 @@ func (w *whole) phase(ctx context.Context, e Edge, spec phaseSpec) (Phase, error
 		defer stop()
 	}
 	var (
-		cpuStart, cpuEnd time.Duration
-		cpuErr           error
+		cpuStart, cpuEnd     time.Duration
+		cpuErr               error
+		stackStart, stackEnd map[string]time.Duration
 	)
 	if e.CPU != nil {
 		cpuStart, cpuErr = e.CPU.CPUTime()
+	}
+	if w.t.Stack != nil && cpuErr == nil {
+		stackStart, cpuErr = w.t.Stack.CPUByCommand()
 	}
 	cfg := loadgen.Config{
 		Edge: e.Addr, Gateway: w.t.Gateway, KeyDir: w.t.KeyDir, Password: w.t.Password,
@@ -125,6 +133,9 @@ func (w *whole) phase(ctx context.Context, e Edge, spec phaseSpec) (Phase, error
 		Held: func(context.Context, int) {
 			if e.CPU != nil && cpuErr == nil {
 				cpuEnd, cpuErr = e.CPU.CPUTime()
+			}
+			if w.t.Stack != nil && cpuErr == nil {
+				stackEnd, cpuErr = w.t.Stack.CPUByCommand()
 			}
 		},
 	}
@@ -150,10 +161,13 @@ func (w *whole) phase(ctx context.Context, e Edge, spec phaseSpec) (Phase, error
 	if w.t.GroupWise != nil {
 		p.GroupWise, p.ExGroupWise = pairGroupWise(device, gw)
 	}
+	if cpuErr != nil {
+		return p, fmt.Errorf("bench: %s on %s: CPU: %w", spec.name, e.Name, cpuErr)
+	}
+	if w.t.Stack != nil {
+		p.CPUPerLoginMs = cpuDelta(stackStart, stackEnd, p.Accepted)
+	}
 	if e.CPU != nil {
-		if cpuErr != nil {
-			return p, fmt.Errorf("bench: %s on %s: edge CPU: %w", spec.name, e.Name, cpuErr)
-		}
 		cpu := ms(cpuEnd - cpuStart)
 		p.EdgeCPUms = &cpu
 		if p.Accepted > 0 {
