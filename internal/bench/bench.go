@@ -48,7 +48,7 @@ const (
 	DefaultRate          = 100.0
 	DefaultOpenDuration  = 10 * time.Second
 	DefaultWarmupLogins  = 64
-	DefaultSettleTimeout = time.Minute
+	DefaultSettleTimeout = 30 * time.Second
 	// MaxConcurrency bounds a closed loop's logins in flight: far above
 	// what the goals ask (64) and what a 2-core stack can serve.
 	MaxConcurrency = 1024
@@ -58,10 +58,6 @@ const (
 
 // ErrConfig reports a run that cannot be made.
 var ErrConfig = errors.New("bench: invalid configuration")
-
-// ErrNotSettled means sessions of a phase were still live in the pool when
-// the next had to begin: the two would have measured each other.
-var ErrNotSettled = errors.New("bench: sessions not released between phases")
 
 // GroupWiseTimer reports each GroupWise login's own time; the simulator
 // (*gwsim.Server) is one.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -403,5 +404,44 @@ func TestTreeCPU(t *testing.T) {
 	self, err := TreeCPU{Root: os.Getpid()}.CPUByCommand()
 	if _, ok := self[RootCommand]; err != nil || !ok {
 		t.Fatalf("own tree: %v, %v", self, err)
+	}
+}
+
+// counterSeq answers the pool's counter from a script, then its last value.
+type counterSeq struct {
+	mu   sync.Mutex
+	vals []int
+}
+
+func (c *counterSeq) Counter(context.Context, string) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := c.vals[0]
+	if len(c.vals) > 1 {
+		c.vals = c.vals[1:]
+	}
+	return v, nil
+}
+
+func TestWaitReleased(t *testing.T) {
+	tests := []struct {
+		name     string
+		vals     []int
+		baseline int
+		want     int
+	}{
+		{"back to zero", []int{5, 3, 0}, 0, 0},
+		{"back to what was left before", []int{7, 4, 2}, 2, 0},
+		{"below the baseline (swept)", []int{1}, 2, 0},
+		{"stuck above it", []int{6, 4}, 2, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &whole{t: Target{Sessions: &counterSeq{vals: tt.vals}, Pool: "p"}, settle: 300 * time.Millisecond}
+			got, err := w.waitReleased(context.Background(), tt.baseline)
+			if err != nil || got != tt.want {
+				t.Fatalf("waitReleased = %d, %v; want %d", got, err, tt.want)
+			}
+		})
 	}
 }

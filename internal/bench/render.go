@@ -60,6 +60,9 @@ func (r *Report) rows() [][]string {
 		if p.Accepted < p.Logins {
 			row[2] += fmt.Sprintf(" (%d of %d accepted)", p.Accepted, p.Logins)
 		}
+		if p.Unreleased > 0 {
+			row[2] += fmt.Sprintf(" (%d left live after)", p.Unreleased)
+		}
 		if several {
 			row = append([]string{row[0], p.Edge}, row[1:]...)
 		}

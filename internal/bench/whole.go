@@ -52,6 +52,11 @@ type Phase struct {
 	// slot (their wait is in their latency).
 	StartedLate int    `json:"startedLate,omitempty"`
 	FirstError  string `json:"firstError,omitempty"`
+	// Unreleased counts sessions still live in the pool when the settle
+	// timeout ended the wait after the phase (a login the stack admitted
+	// but failed to answer leaves one until its lease expires): the next
+	// phases run with them held.
+	Unreleased int `json:"unreleased,omitempty"`
 }
 
 type phaseSpec struct {
@@ -102,6 +107,10 @@ func (w *whole) phase(ctx context.Context, e Edge, spec phaseSpec) (Phase, error
 		})
 		defer stop()
 	}
+	baseline, err := w.t.Sessions.Counter(ctx, w.t.Pool)
+	if err != nil {
+		return p, fmt.Errorf("bench: %s on %s: read the pool's counter: %w", spec.name, e.Name, err)
+	}
 	var (
 		cpuStart, cpuEnd     time.Duration
 		cpuErr               error
@@ -143,8 +152,12 @@ func (w *whole) phase(ctx context.Context, e Edge, spec phaseSpec) (Phase, error
 	if err != nil {
 		return p, fmt.Errorf("bench: %s on %s: %w", spec.name, e.Name, err)
 	}
-	if err := w.waitReleased(ctx, spec.name+" on "+e.Name); err != nil {
-		return p, err
+	if p.Unreleased, err = w.waitReleased(ctx, baseline); err != nil {
+		return p, fmt.Errorf("bench: %s on %s: %w", spec.name, e.Name, err)
+	}
+	if p.Unreleased > 0 {
+		w.log.Warn("sessions still live after the phase; going on with them held", "phase", spec.name, "edge", e.Name,
+			"unreleased", p.Unreleased, "waited", w.settle)
 	}
 	p.Statuses, p.Seconds, p.StartedLate, p.FirstError = rep.Statuses, round(rep.Seconds, 3), rep.StartedLate, rep.FirstErr
 	p.Accepted = rep.Statuses[status.Accepted.String()]
@@ -197,23 +210,26 @@ func pairGroupWise(device, gw map[string]time.Duration) (own, without *Latency) 
 	return &a, &b
 }
 
-// waitReleased waits until the pool's counter is back at zero: every
-// session of the phase logged out and released.
-func (w *whole) waitReleased(ctx context.Context, phase string) error {
-	ctx, cancel := context.WithTimeout(ctx, w.settle)
-	defer cancel()
-	live := -1
+// waitReleased waits until the pool's counter is back at baseline, its
+// value before the phase: every session of the phase logged out and
+// released. It returns how many were still live when the settle timeout
+// ended the wait.
+func (w *whole) waitReleased(ctx context.Context, baseline int) (unreleased int, err error) {
+	deadline := time.Now().Add(w.settle)
 	for {
 		n, err := w.t.Sessions.Counter(ctx, w.t.Pool)
-		if err == nil && n <= 0 {
-			return nil
+		if err != nil {
+			return 0, fmt.Errorf("read the pool's counter: %w", err)
 		}
-		if err == nil {
-			live = n
+		if n <= baseline {
+			return 0, nil
+		}
+		if time.Now().After(deadline) {
+			return n - baseline, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: after %s, %d still live in pool %s after %v", ErrNotSettled, phase, live, w.t.Pool, w.settle)
+			return 0, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
