@@ -82,7 +82,17 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	srv, err := edge.New(env.GatewayKey, owner, fns, fns, store, append(opts, edge.WithEdgeAddr(owner))...)
+	opts = append(opts, edge.WithEdgeAddr(owner))
+	if !env.PeerKey.IsZero() {
+		// A RESUME for a session another task holds is relayed to it: the
+		// store says which task, and its lease stores where.
+		addr, err := edge.TaskAddr(ctx, env.PeerAdvertiseAddr, env.PeerAddr, os.Getenv(edge.EnvECSMetadata), http.DefaultClient)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, edge.WithTaskAddr(addr), edge.WithSessionLocator(edge.StoreLocator{Store: store}))
+	}
+	srv, err := edge.New(env.GatewayKey, owner, fns, fns, store, opts...)
 	if err != nil {
 		return err
 	}

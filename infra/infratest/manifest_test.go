@@ -57,10 +57,12 @@ func dataManifestTest() string {
 	b.WriteString(mockAWS)
 	b.WriteString("run \"manifest\" {\n  command = apply\n  variables {\n    name = \"collabgw-manifest\"\n  }\n")
 	b.WriteString(assert(fmt.Sprintf("aws_dynamodb_table.this.hash_key == %q && aws_dynamodb_table.this.range_key == %q", manifest.AttrPartitionKey, manifest.AttrSortKey), "table keys"))
-	b.WriteString(assert(fmt.Sprintf(`jsonencode({ for a in aws_dynamodb_table.this.attribute : a.name => a.type }) == jsonencode({ %q = "S", %q = "S", %q = "N", %q = "N" })`,
-		manifest.AttrPartitionKey, manifest.AttrSortKey, manifest.AttrActivity, manifest.AttrLease), "attribute definitions"))
-	b.WriteString(assert(fmt.Sprintf(`jsonencode({ for i in aws_dynamodb_table.this.local_secondary_index : i.name => i.range_key }) == jsonencode({ %q = %q, %q = %q })`,
-		manifest.IndexActivity, manifest.AttrActivity, manifest.IndexLease, manifest.AttrLease), "local secondary indexes"))
+	b.WriteString(assert(fmt.Sprintf(`jsonencode({ for a in aws_dynamodb_table.this.attribute : a.name => a.type }) == jsonencode({ %q = "S", %q = "S", %q = "S", %q = "N", %q = "S" })`,
+		manifest.AttrPartitionKey, manifest.AttrSortKey, manifest.AttrPool, manifest.AttrActivity, manifest.AttrOwner), "attribute definitions"))
+	b.WriteString(assert(fmt.Sprintf(`jsonencode({ for i in aws_dynamodb_table.this.global_secondary_index : i.name => [i.hash_key, i.range_key, i.projection_type, sort(i.non_key_attributes)] }) == jsonencode({ %q = [%q, %q, "INCLUDE", %s], %q = [%q, %q, "INCLUDE", %s] })`,
+		manifest.IndexActivity, manifest.AttrPool, manifest.AttrActivity, hclList(manifest.ActivityIndexProjection),
+		manifest.IndexOwner, manifest.AttrOwner, manifest.AttrPool, hclList(manifest.OwnerIndexProjection)), "global secondary indexes"))
+	b.WriteString(assert("length(aws_dynamodb_table.this.local_secondary_index) == 0", "no local secondary index"))
 	b.WriteString(assert(fmt.Sprintf("aws_dynamodb_table.this.ttl[0].attribute_name == %q && aws_dynamodb_table.this.ttl[0].enabled", manifest.AttrTTL), "TTL attribute"))
 	b.WriteString("}\n")
 	return b.String()
@@ -132,8 +134,10 @@ func edgeManifestTest() string {
 	b.WriteString(assert(fmt.Sprintf("jsonencode(sort([for p in %s.portMappings : tostring(p.containerPort)])) == jsonencode(sort([\"%d\", \"%d\"]))", cd, manifest.DevicePort, manifest.HealthPort), "container ports"))
 	b.WriteString(assert(fmt.Sprintf("%s.stopTimeout == %d && one([for e in %s.environment : e.value if e.name == %q]) == \"%d\"", cd, manifest.DefaultStopTimeout, cd, manifest.EnvDrainSeconds, manifest.DefaultDrainSecs), "stop timeout and drain"))
 	b.WriteString(assert(same(fmt.Sprintf(`distinct(flatten([for s in %s : s.Action if startswith(s.Action[0], "dynamodb:")]))`, policy), manifest.Edge.TableActions), "edge table actions"))
-	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Condition["ForAllValues:StringEquals"]["dynamodb:Attributes"] if startswith(s.Action[0], "dynamodb:")])`, policy), manifest.EdgeUpdatableAttributes), "edge updatable attributes"))
-	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] if startswith(s.Action[0], "dynamodb:")])`, policy), []string{manifest.SessionKeyPrefix + "*"}), "edge leading keys"))
+	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Condition["ForAllValues:StringEquals"]["dynamodb:Attributes"] if contains(s.Action, "dynamodb:UpdateItem")])`, policy), manifest.EdgeUpdatableAttributes), "edge updatable attributes"))
+	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] if contains(s.Action, "dynamodb:UpdateItem")])`, policy), manifest.EdgeUpdatableLeadingKeys), "edge updatable leading keys"))
+	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] if contains(s.Action, "dynamodb:GetItem")])`, policy), manifest.EdgeReadableLeadingKeys), "edge readable leading keys"))
+	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Resource if contains(s.Action, "dynamodb:Query")])`, policy), []string{"arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw/index/" + manifest.IndexOwner}), "edge queries only the owner index"))
 	var invokes []string
 	for _, fn := range manifest.Edge.Invokes {
 		invokes = append(invokes, "arn:aws:lambda:eu-west-1:123456789012:function:collabgw-"+fn)

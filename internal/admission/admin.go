@@ -35,6 +35,7 @@ func (s *Store) PutPool(ctx context.Context, c PoolConfig) (PoolConfig, error) {
 	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: mustMarshal(item)}); err != nil {
 		return c, unavailable("put pool", err)
 	}
+	s.pools.forget(c.Name)
 	// The counter starts at zero once; it is never overwritten afterwards.
 	cond := expression.AttributeNotExists(expression.Name(attrPK))
 	expr, err := expression.NewBuilder().WithCondition(cond).Build()
@@ -176,7 +177,7 @@ func (s *Store) RevokeDevice(ctx context.Context, id string) error {
 	if err != nil || !found || it.SessionID == "" {
 		return err
 	}
-	_, err = s.endSession(ctx, SessionRef{Pool: it.SessionPool, DeviceID: id, ID: it.SessionID}, endRule{reason: EndRevoked})
+	_, err = s.endSession(ctx, SessionRef{Pool: it.SessionPool, DeviceID: id, ID: it.SessionID}, endRule{reason: EndRevoked, device: true})
 	return err
 }
 
@@ -186,15 +187,21 @@ func (s *Store) getDevice(ctx context.Context, id string) (deviceItem, bool, err
 	return it, found, err
 }
 
-// ListSessions returns the live sessions of a pool, read consistently.
+// ListSessions returns the live sessions of a pool, read consistently,
+// each with its owner task's lease expiry.
 func (s *Store) ListSessions(ctx context.Context, pool string) ([]Session, error) {
 	items, err := s.poolSessions(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := s.listTasks(ctx)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]Session, len(items))
 	for i, it := range items {
 		out[i] = it.session()
+		out[i].LeaseExpires = tasks[it.Owner].Expires
 	}
 	return out, nil
 }
@@ -208,43 +215,75 @@ func (s *Store) Counter(ctx context.Context, pool string) (int, error) {
 	return c.Live, nil
 }
 
-// poolSessions reads every session item of a pool with strong consistency.
-func (s *Store) poolSessions(ctx context.Context, pool string) ([]sessionItem, error) {
-	keyCond := expression.Key(attrPK).Equal(expression.Value(poolPrefix + pool)).
-		And(expression.Key(attrSK).BeginsWith(sessionPrefix))
-	return queryAll[sessionItem](ctx, s, "query sessions", keyCond)
+// poolSessions reads every session item of a pool with strong consistency,
+// one query per shard, only the attributes named (all when none).
+func (s *Store) poolSessions(ctx context.Context, pool string, attrs ...string) ([]sessionItem, error) {
+	var out []sessionItem
+	if len(attrs) > 0 {
+		attrs = append(attrs, "sid", "device", attrPool)
+	}
+	for shard := range sessionShards {
+		keyCond := expression.Key(attrPK).Equal(expression.Value(sessionShardPK(pool, shard)))
+		err := queryEach(ctx, s, "query sessions", query{keyCond: keyCond, consistent: true, project: attrs},
+			func(page []sessionItem) bool {
+				out = append(out, page...)
+				return true
+			})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
-// queryAll reads every item a strongly consistent query finds.
+// query is one Query: its key condition, the index (none: the table),
+// the page size (0: as large as DynamoDB allows), the attributes to return
+// (none: all) and whether to read with strong consistency (the table only).
+type query struct {
+	keyCond    expression.KeyConditionBuilder
+	index      string
+	pageSize   int32
+	project    []string
+	consistent bool
+}
+
+// queryAll reads every item a strongly consistent query of the table finds.
 func queryAll[T any](ctx context.Context, s *Store, op string, keyCond expression.KeyConditionBuilder) ([]T, error) {
 	var out []T
-	err := queryEach(ctx, s, op, keyCond, "", 0, func(page []T) bool {
+	err := queryEach(ctx, s, op, query{keyCond: keyCond, consistent: true}, func(page []T) bool {
 		out = append(out, page...)
 		return true
 	})
 	return out, err
 }
 
-// queryEach runs a strongly consistent query over the table or one of its
-// local indexes, in pages of pageSize items (0: as large as DynamoDB
-// allows), until the pages end or each returns false.
-func queryEach[T any](ctx context.Context, s *Store, op string, keyCond expression.KeyConditionBuilder, index string, pageSize int32, each func(page []T) bool) error {
-	expr, err := expression.NewBuilder().WithKeyCondition(keyCond).Build()
+// queryEach runs q page by page until the pages end or each returns false.
+func queryEach[T any](ctx context.Context, s *Store, op string, q query, each func(page []T) bool) error {
+	b := expression.NewBuilder().WithKeyCondition(q.keyCond)
+	if len(q.project) > 0 {
+		names := make([]expression.NameBuilder, len(q.project))
+		for i, a := range q.project {
+			names[i] = expression.Name(a)
+		}
+		b = b.WithProjection(expression.NamesList(names[0], names[1:]...))
+	}
+	expr, err := b.Build()
 	if err != nil {
 		return fmt.Errorf("admission: %s: build query: %w", op, err)
 	}
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
 		KeyConditionExpression:    expr.KeyCondition(),
+		ProjectionExpression:      expr.Projection(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
-		ConsistentRead:            aws.Bool(true),
+		ConsistentRead:            aws.Bool(q.consistent),
 	}
-	if index != "" {
-		in.IndexName = aws.String(index)
+	if q.index != "" {
+		in.IndexName = aws.String(q.index)
 	}
-	if pageSize > 0 {
-		in.Limit = aws.Int32(pageSize)
+	if q.pageSize > 0 {
+		in.Limit = aws.Int32(q.pageSize)
 	}
 	for {
 		res, err := s.db.Query(ctx, in)

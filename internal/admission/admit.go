@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -19,6 +18,10 @@ import (
 
 	"github.com/collabgw/collabgw/internal/status"
 )
+
+// ResumeTokenHashLen is the length of a resume token's hash (SHA-256, as
+// devproto.TokenHash).
+const ResumeTokenHashLen = 32
 
 // Login is what the edge knows about a login once the device's handshake
 // succeeded. It never carries the password: that stays on the edge.
@@ -55,8 +58,8 @@ func (l Login) validate() error {
 		return fmt.Errorf("%w: device public key must be 32 bytes", ErrInvalidRequest)
 	case l.DeviceTime.IsZero():
 		return fmt.Errorf("%w: device time is required", ErrInvalidRequest)
-	case len(l.ResumeTokenHash) > 64:
-		return fmt.Errorf("%w: resume token hash longer than 64 bytes", ErrInvalidRequest)
+	case len(l.ResumeTokenHash) != ResumeTokenHashLen:
+		return fmt.Errorf("%w: resume token hash must be %d bytes", ErrInvalidRequest, ResumeTokenHashLen)
 	}
 	return nil
 }
@@ -77,10 +80,17 @@ type Decision struct {
 }
 
 // Admit decides a login, in the order of design §1: the device must be
-// active, hold the registered key and be bound to the user; the user must
-// be permitted (so a refused user never evicts anyone); then the pool's
-// limits apply, evicting idle sessions at the maximum when an idle timeout
-// is set. Admission itself is one transaction.
+// active, hold the registered key and be bound to the user, and its clock
+// within the skew window; the user must be permitted (so a refused user
+// never evicts anyone); then the pool's limits apply, evicting sessions of
+// dead edge tasks and, when an idle timeout is set, idle sessions at the
+// maximum. Admission itself is one transaction.
+//
+// Below the maximum a login costs one read (device and user in one
+// consistent BatchGetItem; the pool's configuration comes from a cache of
+// a few seconds) and one transaction: the counter is not read, its
+// condition (live < limit) is the guard, and only when it fails is the
+// counter read to see how much room to make.
 //
 // A refusal is a Decision with its status and a nil error. An error means
 // no decision was reached: Retryable(err) tells whether to try again.
@@ -88,72 +98,49 @@ func (s *Store) Admit(ctx context.Context, l Login) (Decision, error) {
 	if err := l.validate(); err != nil {
 		return Decision{}, err
 	}
-	// Reads are batched: a login costs three round trips to DynamoDB when
-	// nothing needs evicting (device and user; pool, counter and the
-	// device's old session; the admission transaction).
-	var (
-		dev  deviceItem
-		user userItem
-	)
-	got, err := s.getAll(ctx, "get device and user", []key{deviceKey(l.DeviceID), userKey(l.UserID)}, []any{&dev, &user})
-	if err != nil {
-		return Decision{}, err
+	// Before any read: a time outside the window is never stored, and one
+	// far out (year 9999) never reaches UnixNano, which would overflow.
+	if skew := l.DeviceTime.Sub(s.now()); skew > s.maxSkew || skew < -s.maxSkew {
+		s.log.InfoContext(ctx, "device time outside the clock window", "request", l.RequestID, "device", l.DeviceID, "skew", skew.Round(time.Second))
+		return refuse(status.ProtocolError, "device-clock-skew"), nil
 	}
-	found := got[0]
-	if d, done := s.checkDevice(ctx, l, dev, found); done {
-		if d.Session != nil {
-			pool, err := s.GetPool(ctx, d.Session.Pool)
-			if err != nil {
-				return Decision{}, err
-			}
-			d.Pool = &pool
-		}
-		return d, nil
-	}
-	if !got[1] || !user.Permitted {
-		return refuse(status.NotPermitted, "user-not-permitted"), nil
-	}
-
 	var (
 		pool    PoolConfig
 		ended   []Ended
 		lastErr error
+		// verifyOld: the device's pointer to its old session may be stale
+		// (the transaction failed on it); read the session before trusting it.
+		verifyOld bool
 	)
 	for attempt := 0; attempt < s.maxAttempts; attempt++ {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
 				return Decision{}, err
 			}
-			if dev, found, err = s.getDevice(ctx, l.DeviceID); err != nil {
-				return Decision{}, err
-			}
-			if d, done := s.checkDevice(ctx, l, dev, found); done {
-				d.Ended = ended
-				return d, nil
-			}
 		}
-		counter, old, err := s.readSlots(ctx, dev, user.Pool, &pool, attempt == 0)
+		dev, user, d, done, err := s.readLogin(ctx, l)
 		if err != nil {
 			return Decision{}, err
 		}
-		replacing := old != nil && old.Pool == pool.Name
-		if !replacing && counter.Live >= pool.limit() {
-			evicted, err := s.makeRoom(ctx, pool, counter.Live-pool.limit()+1)
+		if done {
+			d.Ended = append(ended, d.Ended...)
+			return d, nil
+		}
+		if pool.Name != user.Pool {
+			if pool, err = s.pool(ctx, user.Pool); err != nil {
+				return Decision{}, err
+			}
+		}
+		old := dev.oldSession()
+		if old != nil && verifyOld {
+			exists, err := s.sessionExists(ctx, *old)
 			if err != nil {
 				return Decision{}, err
 			}
-			ended = append(ended, evicted...)
-			if len(evicted) > 0 {
-				continue
+			if !exists {
+				old = nil
 			}
-			d := refuse(status.ServerBusy, "max-reached")
-			if pool.MaxSessions == 0 {
-				d = refuse(status.Failed300, "protocol-limit-reached")
-			}
-			d.Pool, d.Ended = &pool, ended
-			return d, nil
 		}
-
 		sess := s.newSession(l, pool)
 		items, err := s.admitItems(l, pool, dev, sess, old)
 		if err != nil {
@@ -165,19 +152,30 @@ func (s *Store) Admit(ctx context.Context, l Login) (Decision, error) {
 		})
 		if err == nil {
 			if old != nil {
-				ended = append(ended, Ended{Session: old.ref(), Owner: old.Owner, Reason: EndReplaced})
+				ended = append(ended, Ended{Session: *old, Owner: dev.SessionOwner, Reason: EndReplaced})
 			}
 			out := sess.session()
 			s.log.InfoContext(ctx, "session admitted", "session", out.ID, "pool", pool.Name, "device", l.DeviceID, "user", l.UserID, "request", l.RequestID)
 			return Decision{Status: status.Accepted, Reason: "admitted", Session: &out, Pool: &pool, Ended: ended}, nil
 		}
 		lastErr = err
-		if cancellationCodes(err) == nil && ctx.Err() != nil {
+		codes := cancellationCodes(err)
+		if codes == nil && ctx.Err() != nil {
 			return Decision{}, unavailable("admit", err)
 		}
-		// Lost a race (slot taken, device changed) or a transient failure:
-		// read everything again. A transaction that did apply is found by
-		// its request id on the next pass.
+		switch {
+		case conditionFailed(codes, itemCounter):
+			// The pool is full (or its counter is missing): make room.
+			d, done, err := s.atLimit(ctx, pool, &ended)
+			if err != nil || done {
+				return d, err
+			}
+		case conditionFailed(codes, itemSession), conditionFailed(codes, itemOldSession):
+			verifyOld = true
+		}
+		// Lost a race (slot taken, device or user changed) or a transient
+		// failure: read again. A transaction that did apply is found by its
+		// request id on the next pass.
 		s.log.DebugContext(ctx, "admission attempt failed", "request", l.RequestID, "attempt", attempt, "err", err)
 	}
 	if cancellationCodes(lastErr) == nil {
@@ -186,39 +184,68 @@ func (s *Store) Admit(ctx context.Context, l Login) (Decision, error) {
 	return Decision{}, fmt.Errorf("%w: admit request %s", ErrContention, l.RequestID)
 }
 
-// readSlots reads, in one batch, the pool's counter, the device's current
-// session (old, when it still exists) and, when withConfig, the pool's
-// configuration into pool.
-func (s *Store) readSlots(ctx context.Context, dev deviceItem, poolName string, pool *PoolConfig, withConfig bool) (counterItem, *sessionItem, error) {
-	var (
-		counter counterItem
-		cfg     configItem
-		old     sessionItem
-	)
-	keys, outs := []key{counterKey(poolName)}, []any{&counter}
-	if withConfig {
-		keys, outs = append(keys, configKey(poolName)), append(outs, &cfg)
-	}
-	if dev.SessionID != "" {
-		keys, outs = append(keys, sessionKey(dev.SessionPool, dev.ID)), append(outs, &old)
-	}
-	got, err := s.getAll(ctx, "get pool state", keys, outs)
+// readLogin reads the device and the user in one consistent batch and
+// applies the device and permission rules. done is true when d is the
+// answer: a refusal, or the session an earlier attempt of this same
+// request made.
+func (s *Store) readLogin(ctx context.Context, l Login) (dev deviceItem, user userItem, d Decision, done bool, err error) {
+	got, err := s.getAll(ctx, "get device and user", []key{deviceKey(l.DeviceID), userKey(l.UserID)}, []any{&dev, &user})
 	if err != nil {
-		return counter, nil, err
+		return dev, user, d, false, err
 	}
-	if withConfig {
-		if !got[1] {
-			return counter, nil, fmt.Errorf("%w: %q", ErrUnknownPool, poolName)
+	if d, done := s.checkDevice(ctx, l, dev, got[0]); done {
+		if d.Session != nil {
+			pool, err := s.pool(ctx, d.Session.Pool)
+			if err != nil {
+				return dev, user, d, false, err
+			}
+			d.Pool = &pool
 		}
-		*pool = cfg.config()
+		return dev, user, d, true, nil
 	}
-	if !got[0] {
-		return counter, nil, fmt.Errorf("%w: pool %q has no counter", ErrUnknownPool, poolName)
+	if !got[1] || !user.Permitted {
+		return dev, user, refuse(status.NotPermitted, "user-not-permitted"), true, nil
 	}
-	if dev.SessionID != "" && got[len(got)-1] && old.ID == dev.SessionID {
-		return counter, &old, nil
+	return dev, user, d, false, nil
+}
+
+// atLimit handles an admission whose counter condition failed: it reads
+// the counter and ends as many sessions of dead tasks (and, by policy, idle
+// ones) as the login needs. done is true when d is the refusal.
+func (s *Store) atLimit(ctx context.Context, pool PoolConfig, ended *[]Ended) (d Decision, done bool, err error) {
+	var counter counterItem
+	found, err := s.get(ctx, "get counter", counterKey(pool.Name), &counter)
+	if err != nil {
+		return Decision{}, true, err
 	}
-	return counter, nil, nil
+	if !found {
+		return Decision{}, true, fmt.Errorf("%w: pool %q has no counter", ErrUnknownPool, pool.Name)
+	}
+	if counter.Live < pool.limit() {
+		return Decision{}, false, nil // a slot freed meanwhile
+	}
+	evicted, err := s.makeRoom(ctx, pool, counter.Live-pool.limit()+1)
+	*ended = append(*ended, evicted...)
+	if err != nil {
+		return Decision{}, true, err
+	}
+	if len(evicted) > 0 {
+		return Decision{}, false, nil
+	}
+	d = refuse(status.ServerBusy, "max-reached")
+	if pool.MaxSessions == 0 {
+		d = refuse(status.Failed300, "protocol-limit-reached")
+	}
+	d.Pool, d.Ended = &pool, *ended
+	return d, true, nil
+}
+
+// sessionExists reads the session a device item points at: false when it
+// no longer exists (a pointer left behind, such as by a manual delete).
+func (s *Store) sessionExists(ctx context.Context, ref SessionRef) (bool, error) {
+	var it sessionItem
+	found, err := s.get(ctx, "get old session", sessionKey(ref.Pool, ref.DeviceID), &it)
+	return found && it.ID == ref.ID, err
 }
 
 // checkDevice applies the device rules. done is true when d is the answer:
@@ -264,39 +291,39 @@ func (s *Store) newSession(l Login, pool PoolConfig) sessionItem {
 		RequestID:  l.RequestID,
 		Version:    1,
 		Created:    now.UnixMilli(),
-		Lease:      now.Add(s.lease).UnixMilli(),
 		LastStatus: now.UnixMilli(),
 		Coverage:   string(CoverageIn),
 		CovSince:   now.UnixMilli(),
-		Activity:   now.UnixMilli(),
 		ResumeHash: l.ResumeTokenHash,
 		Conn:       connectivityItem{Host: pool.GroupWise.Host, Port: pool.GroupWise.Port},
-		TTL:        now.Add(s.lease + ttlGrace).Unix(),
 	}
 }
 
-// admitItems builds the admission transaction: the session put, the
-// counter moves, the device update (which also enforces the replay rule and
-// serializes logins of one device) and a check that the user is still
-// permitted.
-func (s *Store) admitItems(l Login, pool PoolConfig, dev deviceItem, sess sessionItem, old *sessionItem) ([]types.TransactWriteItem, error) {
+// The admission transaction's items, in order (cancellation reasons come
+// back by index).
+const (
+	itemCounter    = iota // the pool's counter
+	itemSession           // the session put
+	itemDevice            // the device update
+	itemUser              // the user check
+	itemOldSession        // the old session's delete, when it is in another pool
+)
+
+// admitItems builds the admission transaction: the counter moves (with
+// the limit as its condition), the session put, the device update (which
+// also enforces the replay rule, serializes logins of one device and
+// records the session and its owner) and a check that the user is still
+// permitted; when the device's old session is in another pool, its end.
+func (s *Store) admitItems(l Login, pool PoolConfig, dev deviceItem, sess sessionItem, old *SessionRef) ([]types.TransactWriteItem, error) {
 	var items []types.TransactWriteItem
 	putCond := expression.AttributeNotExists(expression.Name(attrPK))
-	switch {
-	case old != nil && old.Pool == pool.Name:
+	if old != nil && old.Pool == pool.Name {
 		// Same slot: overwrite the old session, the count does not change.
 		putCond = expression.Name("sid").Equal(expression.Value(old.ID))
 		items = append(items, counterUpdate(s.table, pool.Name, 0, nil))
-	default:
+	} else {
 		limit := pool.limit()
 		items = append(items, counterUpdate(s.table, pool.Name, +1, &limit))
-		if old != nil {
-			oldEnd, err := s.endItems(old.ref(), endRule{reason: EndReplaced}, false)
-			if err != nil {
-				return nil, err
-			}
-			items = append(items, oldEnd...)
-		}
 	}
 	put, err := expression.NewBuilder().WithCondition(putCond).Build()
 	if err != nil {
@@ -322,7 +349,8 @@ func (s *Store) admitItems(l Login, pool PoolConfig, dev deviceItem, sess sessio
 	devUpd := expression.Set(expression.Name("lastLogin"), expression.Value(l.DeviceTime.UnixNano())).
 		Set(expression.Name("sessionPool"), expression.Value(pool.Name)).
 		Set(expression.Name("sessionId"), expression.Value(sess.ID)).
-		Set(expression.Name("sessionReq"), expression.Value(l.RequestID))
+		Set(expression.Name("sessionReq"), expression.Value(l.RequestID)).
+		Set(expression.Name("sessionOwner"), expression.Value(l.Owner))
 	devExpr, err := expression.NewBuilder().WithUpdate(devUpd).WithCondition(devCond).Build()
 	if err != nil {
 		return nil, fmt.Errorf("admission: build device update: %w", err)
@@ -349,62 +377,14 @@ func (s *Store) admitItems(l Login, pool PoolConfig, dev deviceItem, sess sessio
 		ExpressionAttributeNames:  userExpr.Names(),
 		ExpressionAttributeValues: userExpr.Values(),
 	}})
-	return items, nil
-}
-
-// makeRoom ends up to need sessions of a full pool: first sessions whose
-// lease expired (their edge task is gone, whatever the policy), then, when
-// the pool has a maximum and an idle timeout, idle sessions oldest first.
-// Each is ended by a transaction conditional on it still qualifying, so a
-// session that became active, or that a competing login evicted first, is
-// passed over for the next candidate.
-func (s *Store) makeRoom(ctx context.Context, pool PoolConfig, need int) ([]Ended, error) {
-	now := s.now()
-	nowMs := now.UnixMilli()
-	var ended []Ended
-	var endErr error
-	// try ends the candidates of one page; it returns false when done.
-	try := func(page []sessionItem, rule func(sessionItem) endRule) bool {
-		for _, it := range page {
-			r := rule(it)
-			ok, err := s.endSession(ctx, it.ref(), r)
-			if err != nil {
-				endErr = err
-				return false
-			}
-			if ok {
-				ended = append(ended, Ended{Session: it.ref(), Owner: it.Owner, Reason: r.reason})
-				if len(ended) == need {
-					return false
-				}
-			}
+	if old != nil && old.Pool != pool.Name {
+		oldEnd, err := s.endItems(*old, endRule{reason: EndReplaced})
+		if err != nil {
+			return nil, err
 		}
-		return true
+		items = append(items, oldEnd.items...)
 	}
-	pageSize := int32(min(need+4, 100))
-	pk := expression.Key(attrPK).Equal(expression.Value(poolPrefix + pool.Name))
-
-	expiredRule := func(sessionItem) endRule {
-		c := expression.Name(attrLease).LessThan(expression.Value(nowMs))
-		return endRule{reason: EndLeaseExpired, extra: &c}
-	}
-	err := queryEach(ctx, s, "query expired leases", pk.And(expression.Key(attrLease).LessThan(expression.Value(nowMs))),
-		leaseIndex, pageSize, func(page []sessionItem) bool { return try(page, expiredRule) })
-	if err != nil || endErr != nil || len(ended) == need {
-		return ended, errors.Join(err, endErr)
-	}
-	if pool.MaxSessions == 0 || pool.IdleTimeout == 0 {
-		return ended, nil
-	}
-	cutoff := now.Add(-pool.IdleTimeout).UnixMilli()
-	idleRule := func(it sessionItem) endRule {
-		c := expression.Name("cov").Equal(expression.Value(string(CoverageOut))).
-			Or(expression.Name("lastStatus").LessThan(expression.Value(cutoff)))
-		return endRule{reason: EndIdle, version: it.Version, extra: &c}
-	}
-	err = queryEach(ctx, s, "query idle sessions", pk.And(expression.Key(attrActivity).LessThan(expression.Value(cutoff))),
-		activityIndex, pageSize, func(page []sessionItem) bool { return try(page, idleRule) })
-	return ended, errors.Join(err, endErr)
+	return items, nil
 }
 
 // requestToken derives the transaction's idempotency token, so that the

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -111,11 +112,26 @@ func TestAdmitRules(t *testing.T) {
 			setup: func(e *env) Login {
 				e.pool(PoolConfig{MaxSessions: 1, IdleTimeout: time.Minute})
 				e.users("u", 2, "main")
-				e.mustAdmit("u0000")
-				e.clock.Advance(61 * time.Second)
+				s := e.mustAdmit("u0000")
+				e.advance(30 * time.Second) // its edge marks it silent
+				e.silent(s, s.Created)
+				e.advance(31 * time.Second)
 				return e.login("u0001")
 			},
 			want: status.Accepted, wantReason: "admitted", wantEnded: []EndReason{EndIdle}, wantLive: 1,
+		},
+		{
+			name: "at the maximum a silent session is not evicted before its idle timeout",
+			setup: func(e *env) Login {
+				e.pool(PoolConfig{MaxSessions: 1, IdleTimeout: time.Minute})
+				e.users("u", 2, "main")
+				s := e.mustAdmit("u0000")
+				e.advance(30 * time.Second)
+				e.silent(s, s.Created)
+				e.advance(29 * time.Second)
+				return e.login("u0001")
+			},
+			want: status.ServerBusy, wantReason: "max-reached", wantLive: 1,
 		},
 		{
 			name: "at the maximum with an idle timeout a session out of coverage is evicted",
@@ -123,9 +139,7 @@ func TestAdmitRules(t *testing.T) {
 				e.pool(PoolConfig{MaxSessions: 1, IdleTimeout: time.Hour})
 				e.users("u", 2, "main")
 				s := e.mustAdmit("u0000")
-				if err := e.store.MarkCoverage(e.ctx, "edge-1", s.SessionRef, CoverageOut, e.clock.Now()); err != nil {
-					e.t.Fatal(err)
-				}
+				e.outOfCoverage(s, e.clock.Now())
 				return e.login("u0001")
 			},
 			want: status.Accepted, wantReason: "admitted", wantEnded: []EndReason{EndIdle}, wantLive: 1,
@@ -136,22 +150,21 @@ func TestAdmitRules(t *testing.T) {
 				e.pool(PoolConfig{MaxSessions: 1, IdleTimeout: time.Minute})
 				e.users("u", 2, "main")
 				s := e.mustAdmit("u0000")
-				e.advance(50 * time.Second)
-				if err := e.store.RecordStatus(e.ctx, "edge-1", s.SessionRef, e.clock.Now()); err != nil {
-					e.t.Fatal(err)
-				}
-				e.advance(50 * time.Second)
+				e.advance(30 * time.Second) // silent a while, then STATUS again
+				e.silent(s, s.Created)
+				e.activity(s, Activity{Coverage: CoverageIn, LastStatus: e.clock.Now()})
+				e.advance(2 * time.Minute) // STATUS keeps coming: nothing written
 				return e.login("u0001")
 			},
 			want: status.ServerBusy, wantReason: "max-reached", wantLive: 1,
 		},
 		{
-			name: "at the maximum a session whose lease expired is evicted even without an idle timeout",
+			name: "at the maximum a session of a dead task is evicted even without an idle timeout",
 			setup: func(e *env) Login {
 				e.pool(PoolConfig{MaxSessions: 1})
 				e.users("u", 2, "main")
 				e.mustAdmit("u0000")
-				e.clock.Advance(DefaultLeaseDuration + time.Second)
+				e.clock.Advance(DefaultLeaseDuration + time.Millisecond) // edge-1 stopped renewing
 				return e.login("u0001")
 			},
 			want: status.Accepted, wantReason: "admitted", wantEnded: []EndReason{EndLeaseExpired}, wantLive: 1,
@@ -224,7 +237,7 @@ func TestAdmitReplacementEndsOldSessionForItsEdge(t *testing.T) {
 	if first.ID == second.ID {
 		t.Fatal("replacement kept the session id")
 	}
-	gone, err := e.store.RenewLeases(e.ctx, "edge-1", []SessionRef{first.SessionRef, second.SessionRef})
+	gone, err := e.store.Reconcile(e.ctx, testTask, []SessionRef{first.SessionRef, second.SessionRef})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,6 +282,8 @@ func TestAdmitRejectsMalformedLogins(t *testing.T) {
 		{"short key", func(l *Login) { l.DevicePublicKey = l.DevicePublicKey[:31] }},
 		{"no device time", func(l *Login) { l.DeviceTime = time.Time{} }},
 		{"no owner", func(l *Login) { l.Owner = "" }},
+		{"resume token hash of 1 byte", func(l *Login) { l.ResumeTokenHash = []byte{1} }},
+		{"no resume token hash", func(l *Login) { l.ResumeTokenHash = nil }},
 		{"user id with a key separator", func(l *Login) { l.UserID = "a#b" }},
 	}
 	for _, tt := range tests {
@@ -287,42 +302,20 @@ func TestEvictionTakesOnlyAsManyAsNeededOldestFirst(t *testing.T) {
 	e := newEnv(t)
 	e.pool(PoolConfig{MaxSessions: 3, IdleTimeout: time.Minute})
 	e.users("u", 4, "main")
-	oldest := e.mustAdmit("u0000")
-	e.clock.Advance(10 * time.Second)
-	e.mustAdmit("u0001")
-	e.clock.Advance(10 * time.Second)
-	e.mustAdmit("u0002")
-	e.clock.Advance(2 * time.Minute) // all three idle now
+	var held []Session
+	for i := range 3 {
+		held = append(held, e.mustAdmit(fmt.Sprintf("u%04d", i)))
+		e.advance(10 * time.Second)
+	}
+	oldest := held[0]
+	e.advance(30 * time.Second)
+	for _, s := range held {
+		e.silent(s, s.Created)
+	}
+	e.advance(2 * time.Minute) // all three idle now
 	d := e.admit(e.login("u0003"))
 	if d.Status != status.Accepted || len(d.Ended) != 1 || d.Ended[0].Session != oldest.SessionRef {
 		t.Fatalf("Admit = %v, ended %+v; want the oldest session evicted alone", d.Status, d.Ended)
 	}
 	e.checkCounter("main", 3)
-}
-
-func (e *env) refs(pool string) []SessionRef {
-	e.t.Helper()
-	sessions, err := e.store.ListSessions(e.ctx, pool)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	refs := make([]SessionRef, len(sessions))
-	for i, s := range sessions {
-		refs[i] = s.SessionRef
-	}
-	return refs
-}
-
-// advance moves the clock forward in heartbeat steps, renewing every lease
-// of the main pool as a live edge task would.
-func (e *env) advance(d time.Duration) {
-	e.t.Helper()
-	for d > 0 {
-		step := min(d, e.store.HeartbeatInterval())
-		e.clock.Advance(step)
-		d -= step
-		if _, err := e.store.RenewLeases(e.ctx, "edge-1", e.refs("main")); err != nil {
-			e.t.Fatal(err)
-		}
-	}
 }

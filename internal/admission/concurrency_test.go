@@ -59,17 +59,13 @@ func TestConcurrentLoginsEvictExactlyTheIdleSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 30 sessions keep sending status messages; 20 go silent.
-	e.clock.Advance(45 * time.Second)
+	// 30 sessions keep sending status messages (nothing is written); 20 go
+	// silent and their edge marks them.
+	e.advance(45 * time.Second)
 	idle := map[SessionRef]bool{}
-	for i, s := range sessions {
-		if i < 20 {
-			idle[s.SessionRef] = true
-			continue
-		}
-		if err := e.store.RecordStatus(e.ctx, "edge-1", s.SessionRef, e.clock.Now()); err != nil {
-			t.Fatal(err)
-		}
+	for _, s := range sessions[:20] {
+		idle[s.SessionRef] = true
+		e.silent(s, s.Created)
 	}
 	e.advance(30 * time.Second)
 

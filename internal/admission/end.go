@@ -18,14 +18,15 @@ type EndReason string
 const (
 	EndReleased     EndReason = "released"      // the device logged out or the edge let it go
 	EndIdle         EndReason = "idle"          // evicted at the maximum: out of coverage or no status within the idle timeout
-	EndLeaseExpired EndReason = "lease_expired" // its edge task stopped renewing (crashed)
+	EndLeaseExpired EndReason = "lease_expired" // its edge task's lease lapsed (the task died)
 	EndInactivity   EndReason = "inactivity"    // silent longer than the inactivity timeout
 	EndReplaced     EndReason = "replaced"      // a newer login of the same device
 	EndRevoked      EndReason = "revoked"       // the device was revoked
 )
 
 // Ended is a session the store ended on its own initiative; the edge task
-// that owns it learns it at its next heartbeat (ErrSessionGone).
+// that owns it learns it from the login's answer (when the login went
+// through that task) or at its next heartbeat (Reconcile).
 type Ended struct {
 	Session SessionRef `json:"session"`
 	Owner   string     `json:"owner"`
@@ -33,12 +34,34 @@ type Ended struct {
 }
 
 // endRule says when a session may be ended: version 0 matches any version,
-// and extra, when set, must hold too.
+// extra, when set, must hold too; owner, when set, must still hold it, and
+// deadTask, when set, must still be dead (its lease lapsed, or its item
+// gone) when the transaction commits, so a task that renews its lease in
+// time keeps its sessions.
 type endRule struct {
-	reason  EndReason
-	version int64
-	extra   *expression.ConditionBuilder
+	reason   EndReason
+	version  int64
+	extra    *expression.ConditionBuilder
+	owner    string
+	deadTask string
+	// device: also clear the device's pointer to the session (every end
+	// but the replacement inside an admission, which updates the device
+	// itself).
+	device bool
 }
+
+// endTxn is an end transaction and where its optional items are in it
+// (-1 when absent), to read its cancellation reasons.
+type endTxn struct {
+	items        []types.TransactWriteItem
+	task, device int
+}
+
+// The first two items of every end transaction.
+const (
+	endSessionItem = iota
+	endCounterItem
+)
 
 // Release ends a session and frees its slot. Releasing a session that is
 // already gone, or unknown, is not an error.
@@ -46,26 +69,25 @@ func (s *Store) Release(ctx context.Context, ref SessionRef) error {
 	if err := ref.validate(); err != nil {
 		return err
 	}
-	_, err := s.endSession(ctx, ref, endRule{reason: EndReleased})
+	_, err := s.endSession(ctx, ref, endRule{reason: EndReleased, device: true})
 	return err
 }
 
-// endSession deletes the session, decrements its pool's counter and clears
-// the device's pointer in one transaction. ended is false when the session
-// no longer exists or no longer matches the rule.
+// endSession deletes the session, decrements its pool's counter and
+// (rule.device) clears the device's pointer in one transaction. ended is
+// false when the session no longer exists or no longer matches the rule.
 func (s *Store) endSession(ctx context.Context, ref SessionRef, rule endRule) (ended bool, err error) {
-	withDevice := true
 	for attempt := 0; attempt < s.maxAttempts; attempt++ {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
 				return false, err
 			}
 		}
-		items, err := s.endItems(ref, rule, withDevice)
+		txn, err := s.endItems(ref, rule)
 		if err != nil {
 			return false, err
 		}
-		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: txn.items})
 		if err == nil {
 			s.log.InfoContext(ctx, "session ended", "session", ref.ID, "pool", ref.Pool, "device", ref.DeviceID, "reason", rule.reason)
 			return true, nil
@@ -76,32 +98,38 @@ func (s *Store) endSession(ctx context.Context, ref SessionRef, rule endRule) (e
 			if ctx.Err() != nil || attempt == s.maxAttempts-1 {
 				return false, unavailable("end session", err)
 			}
-		case conditionFailed(codes, 0):
+		case conditionFailed(codes, endSessionItem):
 			return false, nil // already gone, replaced, or no longer matching the rule
-		case conditionFailed(codes, 1):
+		case conditionFailed(codes, endCounterItem):
 			return false, fmt.Errorf("%w: pool %q has no counter", ErrUnknownPool, ref.Pool)
-		case conditionFailed(codes, 2):
+		case conditionFailed(codes, txn.task):
+			return false, nil // the task renewed its lease: it is alive
+		case conditionFailed(codes, txn.device):
 			// The device no longer points at this session (or was deleted):
 			// end the session without touching the device.
-			withDevice = false
+			rule.device = false
 		}
 	}
 	return false, fmt.Errorf("%w: end session %s", ErrContention, ref)
 }
 
-func (s *Store) endItems(ref SessionRef, rule endRule, withDevice bool) ([]types.TransactWriteItem, error) {
+func (s *Store) endItems(ref SessionRef, rule endRule) (endTxn, error) {
+	txn := endTxn{task: -1, device: -1}
 	cond := expression.Name("sid").Equal(expression.Value(ref.ID))
 	if rule.version != 0 {
 		cond = cond.And(expression.Name("ver").Equal(expression.Value(rule.version)))
+	}
+	if rule.owner != "" {
+		cond = cond.And(expression.Name(attrOwner).Equal(expression.Value(rule.owner)))
 	}
 	if rule.extra != nil {
 		cond = cond.And(*rule.extra)
 	}
 	del, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {
-		return nil, fmt.Errorf("admission: build end condition: %w", err)
+		return txn, fmt.Errorf("admission: build end condition: %w", err)
 	}
-	items := []types.TransactWriteItem{
+	txn.items = []types.TransactWriteItem{
 		{Delete: &types.Delete{
 			TableName:                 aws.String(s.table),
 			Key:                       sessionKey(ref.Pool, ref.DeviceID).av(),
@@ -111,16 +139,34 @@ func (s *Store) endItems(ref SessionRef, rule endRule, withDevice bool) ([]types
 		}},
 		counterUpdate(s.table, ref.Pool, -1, nil),
 	}
-	if withDevice {
+	if rule.deadTask != "" {
+		dead := expression.AttributeNotExists(expression.Name(attrPK)).
+			Or(expression.Name(attrLease).LessThan(expression.Value(s.now().UnixMilli())))
+		check, err := expression.NewBuilder().WithCondition(dead).Build()
+		if err != nil {
+			return txn, fmt.Errorf("admission: build task check: %w", err)
+		}
+		txn.task = len(txn.items)
+		txn.items = append(txn.items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName:                 aws.String(s.table),
+			Key:                       taskKey(rule.deadTask).av(),
+			ConditionExpression:       check.Condition(),
+			ExpressionAttributeNames:  check.Names(),
+			ExpressionAttributeValues: check.Values(),
+		}})
+	}
+	if rule.device {
 		upd := expression.Remove(expression.Name("sessionPool")).
 			Remove(expression.Name("sessionId")).
-			Remove(expression.Name("sessionReq"))
+			Remove(expression.Name("sessionReq")).
+			Remove(expression.Name("sessionOwner"))
 		dcond := expression.Name("sessionId").Equal(expression.Value(ref.ID))
 		dev, err := expression.NewBuilder().WithUpdate(upd).WithCondition(dcond).Build()
 		if err != nil {
-			return nil, fmt.Errorf("admission: build device update: %w", err)
+			return txn, fmt.Errorf("admission: build device update: %w", err)
 		}
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
+		txn.device = len(txn.items)
+		txn.items = append(txn.items, types.TransactWriteItem{Update: &types.Update{
 			TableName:                 aws.String(s.table),
 			Key:                       deviceKey(ref.DeviceID).av(),
 			UpdateExpression:          dev.Update(),
@@ -129,7 +175,7 @@ func (s *Store) endItems(ref SessionRef, rule endRule, withDevice bool) ([]types
 			ExpressionAttributeValues: dev.Values(),
 		}})
 	}
-	return items, nil
+	return txn, nil
 }
 
 // counterUpdate moves a pool's counter by delta and bumps its version (the

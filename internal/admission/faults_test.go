@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -230,4 +231,82 @@ func TestRandomFaultsNeverDriftTheCounter(t *testing.T) {
 	if live > 10 {
 		t.Fatalf("%d live sessions exceed the maximum 10", live)
 	}
+}
+
+// TestRandomFaultsWithADeadTaskNeverDriftTheCounter: a full pool whose
+// sessions all belong to a task that died; concurrent logins evict them and
+// the sweep runs, while a third of all calls fail before or after reaching
+// DynamoDB. The counter always matches the live sessions, the maximum
+// holds, and once a sweep completes no session of the dead task is left.
+func TestRandomFaultsWithADeadTaskNeverDriftTheCounter(t *testing.T) {
+	var mu sync.Mutex // guards rng
+	rng := rand.New(rand.NewPCG(3, 4))
+	fe := newFaultEnv(t, func(string) fault { return pass })
+	fe.clean.heartbeat("edge-2")
+	fe.clean.holdOn("edge-2", fe.clean.users("d", 10, "main"))
+	fe.clean.advance(DefaultLeaseDuration + time.Second) // edge-2 stopped, edge-1 lives
+	fe.faulty.decide = func(string) fault {
+		mu.Lock()
+		defer mu.Unlock()
+		switch rng.IntN(9) {
+		case 0:
+			return failBefore
+		case 1:
+			return failAfter
+		case 2:
+			return cancelTxn
+		}
+		return pass
+	}
+	var wg sync.WaitGroup
+	for _, u := range fe.clean.users("r", 20, "main") {
+		wg.Go(func() {
+			for range 2 {
+				d, err := fe.store.Admit(fe.ctx, fe.login(u))
+				switch {
+				case err != nil && !Retryable(err):
+					t.Errorf("Admit(%s): non-retryable %v", u, err)
+				case err == nil && d.Status != status.Accepted && d.Status != status.ServerBusy && d.Status != status.ProtocolError:
+					t.Errorf("Admit(%s) = %v (%s)", u, d.Status, d.Reason)
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		if _, err := fe.store.Sweep(fe.ctx); err != nil && !Retryable(err) {
+			t.Errorf("Sweep: non-retryable %v", err)
+		}
+	})
+	wg.Wait()
+	if fe.faulty.hits.Load() == 0 {
+		t.Fatal("no fault was injected")
+	}
+	live, err := fe.clean.store.Counter(fe.ctx, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe.clean.checkCounter("main", live)
+	if live > 10 {
+		t.Fatalf("%d live sessions exceed the maximum 10", live)
+	}
+	// A sweep makes some twenty calls, so under these faults most runs
+	// fail part-way (the next minute's run retries); the next one without
+	// faults finishes the job.
+	if _, err := fe.clean.store.Sweep(fe.ctx); err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := fe.clean.store.ListSessions(fe.ctx, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sessions {
+		if s.Owner == "edge-2" {
+			t.Fatalf("session %s of the dead task survived a sweep", s.ID)
+		}
+	}
+	live, err = fe.clean.store.Counter(fe.ctx, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe.clean.checkCounter("main", live)
 }

@@ -49,7 +49,59 @@ func newEnvWithDB(t testing.TB, wrap func(DynamoDB) DynamoDB, opts ...Option) *e
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, ctx: ctx, store: store, clock: clock, db: db, keys: map[string][]byte{}, seq: new(atomic.Int64)}
+	e := &env{t: t, ctx: ctx, store: store, clock: clock, db: db, keys: map[string][]byte{}, seq: new(atomic.Int64)}
+	e.heartbeat(testTask)
+	return e
+}
+
+// testTask is the edge task the tests' logins name as owner; newEnv
+// registers its lease.
+const testTask = "edge-1"
+
+// heartbeat renews task's lease, as a live edge task does.
+func (e *env) heartbeat(task string) TaskLease {
+	e.t.Helper()
+	l, err := e.store.RenewTaskLease(e.ctx, task, task+".internal:3102")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l
+}
+
+// advance moves the clock forward in heartbeat steps, renewing the test
+// task's lease as a live edge task would.
+func (e *env) advance(d time.Duration) {
+	e.t.Helper()
+	for d > 0 {
+		step := min(d, e.store.HeartbeatInterval())
+		e.clock.Advance(step)
+		d -= step
+		e.heartbeat(testTask)
+	}
+}
+
+// activity records a session's activity as its edge would.
+func (e *env) activity(s Session, a Activity) {
+	e.t.Helper()
+	if a.Seq == 0 {
+		a.Seq = uint64(e.seq.Add(1))
+	}
+	if err := e.store.SetActivity(e.ctx, s.Owner, s.SessionRef, a); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// silent marks a session silent since lastStatus, as its edge does once no
+// STATUS came for the silence threshold.
+func (e *env) silent(s Session, lastStatus time.Time) {
+	e.t.Helper()
+	e.activity(s, Activity{Coverage: CoverageIn, LastStatus: lastStatus, Silent: true})
+}
+
+// outOfCoverage marks a session's device gone since at.
+func (e *env) outOfCoverage(s Session, at time.Time) {
+	e.t.Helper()
+	e.activity(s, Activity{Coverage: CoverageOut, CoverageSince: at, LastStatus: at})
 }
 
 func (e *env) pool(c PoolConfig) PoolConfig {
@@ -107,11 +159,12 @@ func (e *env) login(user string) Login {
 		RequestID:       fmt.Sprintf("req-%s-%d-%d", user, seq, time.Now().UnixNano()),
 		DeviceID:        dev,
 		DevicePublicKey: e.keys[dev],
-		DeviceTime:      clocktest.Now().Add(time.Duration(seq) * time.Microsecond),
+		DeviceTime:      e.clock.Now().Add(time.Duration(seq) * time.Microsecond),
 		UserID:          user,
 		ClientVersion:   "test/1",
-		Owner:           "edge-1",
+		Owner:           testTask,
 		SourceAddr:      "127.0.0.1:5000",
+		ResumeTokenHash: make([]byte, ResumeTokenHashLen),
 	}
 }
 

@@ -153,15 +153,23 @@ func (r SessionRef) validate() error {
 // Session is a live session as stored. It never holds a password.
 type Session struct {
 	SessionRef
-	UserID        string    `json:"userId"`
-	Owner         string    `json:"owner"`
-	RequestID     string    `json:"requestId"`
-	Version       int64     `json:"version"`
-	Created       time.Time `json:"created"`
-	LeaseExpires  time.Time `json:"leaseExpires"`
+	UserID    string    `json:"userId"`
+	Owner     string    `json:"owner"`
+	RequestID string    `json:"requestId"`
+	Version   int64     `json:"version"`
+	Created   time.Time `json:"created"`
+	// LeaseExpires is the owner task's lease expiry, where the read that
+	// returned the session looked it up (ListSessions); zero otherwise.
+	LeaseExpires time.Time `json:"leaseExpires,omitzero"`
+	// LastStatus is the device's last STATUS as the store knows it: exact
+	// while the session is silent or out of coverage; while the device
+	// keeps sending STATUS its edge does not write each one.
 	LastStatus    time.Time `json:"lastStatus"`
 	Coverage      Coverage  `json:"coverage"`
 	CoverageSince time.Time `json:"coverageSince"`
+	// Silent: in coverage, but its edge has seen no STATUS for the silence
+	// threshold (StatusTiming).
+	Silent bool `json:"silent,omitempty"`
 	// ResumeTokenHash is the hash of the device's resume token.
 	ResumeTokenHash []byte `json:"-"`
 	// Connectivity is the cached GroupWise connection facts.

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -11,43 +12,89 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-func TestSweepEndsExpiredLeases(t *testing.T) {
+func TestSweepEndsTheSessionsOfDeadTasks(t *testing.T) {
 	e := newEnv(t)
 	e.pool(PoolConfig{MaxSessions: 10})
-	e.users("u", 3, "main")
-	dead := e.mustAdmit("u0000") // its edge task crashes: no more renewals
-	e.clock.Advance(30 * time.Second)
-	alive := e.mustAdmit("u0001")
-	e.clock.Advance(DefaultLeaseDuration - 10*time.Second)
-	if gone, err := e.store.RenewLeases(e.ctx, "edge-1", []SessionRef{alive.SessionRef}); err != nil || len(gone) != 0 {
-		t.Fatalf("renew = %v, %v", gone, err)
-	}
+	e.users("u", 4, "main")
+	dead := e.mustAdmit("u0000") // edge-1 crashes: no more heartbeats
+	e.heartbeat("edge-2")
+	l := e.login("u0001")
+	l.Owner = "edge-2"
+	alive := *e.admit(l).Session
+	l = e.login("u0002")
+	l.Owner = "edge-never-registered"
+	orphan := *e.admit(l).Session
+	e.clock.Advance(DefaultLeaseDuration - time.Second)
+	e.heartbeat("edge-2")
 	report, err := e.store.Sweep(e.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ps := report.Pools[0]; len(ps.Ended) != 0 || ps.Live != 3 {
+		t.Fatalf("before any lease lapsed: ended %+v, live %d", ps.Ended, ps.Live)
+	}
+	e.clock.Advance(2 * time.Second)
+	e.heartbeat("edge-2")
+	report, err = e.store.Sweep(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ps := report.Pools[0]
-	if len(ps.Ended) != 1 || ps.Ended[0].Session != dead.SessionRef || ps.Ended[0].Reason != EndLeaseExpired {
-		t.Fatalf("ended %+v, want only the dead session", ps.Ended)
+	got := map[SessionRef]EndReason{}
+	for _, x := range ps.Ended {
+		got[x.Session] = x.Reason
+	}
+	want := map[SessionRef]EndReason{dead.SessionRef: EndLeaseExpired, orphan.SessionRef: EndLeaseExpired}
+	if len(got) != len(want) || got[dead.SessionRef] != want[dead.SessionRef] || got[orphan.SessionRef] != want[orphan.SessionRef] {
+		t.Fatalf("ended %+v, want the dead task's and the orphan", ps.Ended)
 	}
 	if ps.Live != 1 || ps.Drift != 0 || ps.Repaired {
 		t.Fatalf("report %+v", ps)
 	}
+	if gone, err := e.store.Reconcile(e.ctx, "edge-2", []SessionRef{alive.SessionRef}); err != nil || len(gone) != 0 {
+		t.Fatalf("the live task's session: gone %v, %v", gone, err)
+	}
 	e.checkCounter("main", 1)
+}
+
+func TestSweepDeletesLongDeadTasksWithoutSessions(t *testing.T) {
+	e := newEnv(t, WithTaskRetention(time.Minute))
+	e.pool(PoolConfig{MaxSessions: 10})
+	e.users("u", 1, "main")
+	e.heartbeat("edge-idle") // dies holding nothing
+	e.heartbeat("edge-busy") // dies holding a session
+	l := e.login("u0000")
+	l.Owner = "edge-busy"
+	e.admit(l)
+	e.clock.Advance(DefaultLeaseDuration + 30*time.Second)
+	e.heartbeat(testTask)
+	report, err := e.store.Sweep(e.ctx)
+	if err != nil || len(report.TasksDeleted) != 0 || len(report.Pools[0].Ended) != 1 {
+		t.Fatalf("within the retention: %+v, %v", report, err)
+	}
+	e.clock.Advance(time.Minute)
+	e.heartbeat(testTask)
+	report, err = e.store.Sweep(e.ctx)
+	if err != nil || !slices.Equal(report.TasksDeleted, []string{"edge-busy", "edge-idle"}) {
+		t.Fatalf("after the retention: deleted %v, %v", report.TasksDeleted, err)
+	}
+	tasks, err := e.store.ListTasks(e.ctx)
+	if err != nil || len(tasks) != 1 || tasks[0].Task != testTask {
+		t.Fatalf("tasks left %+v, %v", tasks, err)
+	}
 }
 
 func TestSweepEndsInactiveSessionsBelowTheMaximum(t *testing.T) {
 	e := newEnv(t)
 	e.pool(PoolConfig{MaxSessions: 10, InactivityTimeout: 2 * time.Minute})
-	e.users("u", 2, "main")
+	e.users("u", 3, "main")
 	quiet := e.mustAdmit("u0000")
-	chatty := e.mustAdmit("u0001")
-	for range 6 {
-		e.advance(30 * time.Second)
-		if err := e.store.RecordStatus(e.ctx, "edge-1", chatty.SessionRef, e.clock.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	away := e.mustAdmit("u0001")
+	chatty := e.mustAdmit("u0002") // keeps sending STATUS: never written
+	e.advance(time.Minute)
+	e.silent(quiet, quiet.Created)
+	e.outOfCoverage(away, e.clock.Now()) // its last STATUS was a minute ago
+	e.advance(61 * time.Second)
 	report, err := e.store.Sweep(e.ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +103,17 @@ func TestSweepEndsInactiveSessionsBelowTheMaximum(t *testing.T) {
 	if len(ps.Ended) != 1 || ps.Ended[0].Session != quiet.SessionRef || ps.Ended[0].Reason != EndInactivity {
 		t.Fatalf("ended %+v, want only the quiet session", ps.Ended)
 	}
-	if _, err := e.store.RenewLeases(e.ctx, "edge-1", []SessionRef{quiet.SessionRef}); err != nil {
+	e.advance(time.Minute) // away's last STATUS is now 2 min 1 s old
+	report, err = e.store.Sweep(e.ctx)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if ps := report.Pools[0]; len(ps.Ended) != 1 || ps.Ended[0].Session != away.SessionRef || ps.Ended[0].Reason != EndInactivity {
+		t.Fatalf("second sweep ended %+v, want the session out of coverage", ps.Ended)
+	}
+	gone, err := e.store.Reconcile(e.ctx, testTask, []SessionRef{quiet.SessionRef, away.SessionRef, chatty.SessionRef})
+	if err != nil || len(gone) != 2 || slices.Contains(gone, chatty.SessionRef) {
+		t.Fatalf("gone %v, %v; want the quiet and the away sessions", gone, err)
 	}
 	e.checkCounter("main", 1)
 }
@@ -105,24 +161,25 @@ func TestSweepRepairsACorruptedCounter(t *testing.T) {
 	}
 }
 
-func TestLeaseOperationsOnAnEndedSessionSayGone(t *testing.T) {
+func TestSessionWritesOnAnEndedSessionSayGone(t *testing.T) {
 	e := newEnv(t)
 	e.pool(PoolConfig{MaxSessions: 10})
 	e.user("alice", "main", true)
 	s := e.mustAdmit("alice")
+	var seq uint64
 	ops := []struct {
 		name string
 		call func(owner string) error
 	}{
-		{"record status", func(o string) error { return e.store.RecordStatus(e.ctx, o, s.SessionRef, e.clock.Now()) }},
-		{"mark coverage", func(o string) error {
-			return e.store.MarkCoverage(e.ctx, o, s.SessionRef, CoverageOut, e.clock.Now())
+		{"set activity", func(o string) error {
+			seq++
+			return e.store.SetActivity(e.ctx, o, s.SessionRef, Activity{Coverage: CoverageOut, CoverageSince: e.clock.Now(), LastStatus: e.clock.Now(), Seq: seq})
 		}},
 		{"set connectivity", func(o string) error {
 			return e.store.SetConnectivity(e.ctx, o, s.SessionRef, Connectivity{UserDN: "cn=alice"})
 		}},
-		{"renew lease", func(o string) error {
-			gone, err := e.store.RenewLeases(e.ctx, o, []SessionRef{s.SessionRef})
+		{"reconcile", func(o string) error {
+			gone, err := e.store.Reconcile(e.ctx, o, []SessionRef{s.SessionRef})
 			if err == nil && len(gone) == 1 {
 				return ErrSessionGone
 			}
@@ -136,7 +193,7 @@ func TestLeaseOperationsOnAnEndedSessionSayGone(t *testing.T) {
 			}
 		})
 		t.Run(op.name+" by the owner", func(t *testing.T) {
-			if err := op.call("edge-1"); err != nil {
+			if err := op.call(testTask); err != nil {
 				t.Fatalf("err = %v", err)
 			}
 		})
@@ -149,7 +206,7 @@ func TestLeaseOperationsOnAnEndedSessionSayGone(t *testing.T) {
 	}
 	for _, op := range ops {
 		t.Run(op.name+" after release", func(t *testing.T) {
-			if err := op.call("edge-1"); !errors.Is(err, ErrSessionGone) {
+			if err := op.call(testTask); !errors.Is(err, ErrSessionGone) {
 				t.Fatalf("err = %v, want ErrSessionGone", err)
 			}
 		})
@@ -220,6 +277,10 @@ func TestNewValidatesOptions(t *testing.T) {
 	}{
 		{"nil client", nil, nil},
 		{"lease shorter than two heartbeats", client, []Option{WithLease(50*time.Second, 30*time.Second)}},
+		{"no clock skew allowed", client, []Option{WithMaxClockSkew(0)}},
+		{"pool cache of no entries", client, []Option{WithPoolCache(time.Second, 0)}},
+		{"negative task retention", client, []Option{WithTaskRetention(-time.Second)}},
+		{"no sweep rate", client, []Option{WithSweepRate(0)}},
 		{"zero heartbeat", client, []Option{WithLease(time.Minute, 0)}},
 		{"zero attempts", client, []Option{WithMaxAttempts(0)}},
 	}

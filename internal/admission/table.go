@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/collabgw/collabgw/internal/manifest"
 )
 
 // TableAdmin lists the SDK methods CreateTable calls.
@@ -21,16 +23,21 @@ type TableAdmin interface {
 var _ TableAdmin = (*dynamodb.Client)(nil)
 
 // TableSchema returns the CreateTable input for the collabgw table; the
-// Terraform data module declares the same keys and indexes.
+// Terraform data module declares the same keys and indexes. There is no
+// local secondary index, so no 10 GB item-collection limit; the two global
+// indexes project only what their readers need (docs/data-model.md).
 func TableSchema(name string) *dynamodb.CreateTableInput {
-	lsi := func(index, attr string) types.LocalSecondaryIndex {
-		return types.LocalSecondaryIndex{
+	gsi := func(index, hash, rng string, include []string) types.GlobalSecondaryIndex {
+		return types.GlobalSecondaryIndex{
 			IndexName: aws.String(index),
 			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(attr), KeyType: types.KeyTypeRange},
+				{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(rng), KeyType: types.KeyTypeRange},
 			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+			Projection: &types.Projection{
+				ProjectionType:   types.ProjectionTypeInclude,
+				NonKeyAttributes: include,
+			},
 		}
 	}
 	return &dynamodb.CreateTableInput{
@@ -39,16 +46,17 @@ func TableSchema(name string) *dynamodb.CreateTableInput {
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrPool), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrActivity), AttributeType: types.ScalarAttributeTypeN},
-			{AttributeName: aws.String(attrLease), AttributeType: types.ScalarAttributeTypeN},
+			{AttributeName: aws.String(attrOwner), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
 			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
 		},
-		LocalSecondaryIndexes: []types.LocalSecondaryIndex{
-			lsi(activityIndex, attrActivity),
-			lsi(leaseIndex, attrLease),
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+			gsi(activityIndex, attrPool, attrActivity, manifest.ActivityIndexProjection),
+			gsi(ownerIndex, attrOwner, attrPool, manifest.OwnerIndexProjection),
 		},
 	}
 }

@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/gwclient"
@@ -22,11 +21,21 @@ type Releaser interface {
 	Release(ctx context.Context, req lambdaapi.ReleaseRequest) error
 }
 
-// LeaseStore is what the edge writes directly: its own session items.
+// LeaseStore is what the edge reads and writes directly: its task's lease
+// item (one write per heartbeat, whatever it holds), the reconciliation of
+// its sessions against the store, and its sessions' activity (written only
+// when it changes: coverage lost or back, silent, STATUS after silence) and
+// connectivity.
 type LeaseStore interface {
-	RenewLeases(ctx context.Context, owner string, refs []admission.SessionRef) (gone []admission.SessionRef, err error)
-	RecordStatus(ctx context.Context, owner string, ref admission.SessionRef, at time.Time) error
-	MarkCoverage(ctx context.Context, owner string, ref admission.SessionRef, cov admission.Coverage, at time.Time) error
+	// RenewTaskLease extends this task's lease and records the address
+	// other tasks reach it at.
+	RenewTaskLease(ctx context.Context, task, addr string) (admission.TaskLease, error)
+	// ExpireTaskLease ends this task's lease when it stops.
+	ExpireTaskLease(ctx context.Context, task string) error
+	// Reconcile returns the held sessions the store no longer has for this
+	// task (ended elsewhere).
+	Reconcile(ctx context.Context, task string, held []admission.SessionRef) (gone []admission.SessionRef, err error)
+	SetActivity(ctx context.Context, owner string, ref admission.SessionRef, a admission.Activity) error
 	SetConnectivity(ctx context.Context, owner string, ref admission.SessionRef, c admission.Connectivity) error
 }
 
@@ -82,3 +91,28 @@ type SessionOwner struct {
 // ErrSessionNotFound is a SessionLocator's answer for a session it does
 // not have.
 var ErrSessionNotFound = errors.New("edge: session not found")
+
+// LocationStore is the store's side of a SessionLocator
+// (admission.Store.LocateSession).
+type LocationStore interface {
+	LocateSession(ctx context.Context, deviceID, sessionID string) (admission.Location, error)
+}
+
+var _ LocationStore = (*admission.Store)(nil)
+
+// StoreLocator is the SessionLocator over the session store: the device
+// item names the session and its owner task, the owner's lease item its
+// peer address and whether the lease runs. A session the store does not
+// have comes back as admission.ErrSessionGone.
+type StoreLocator struct{ Store LocationStore }
+
+var _ SessionLocator = StoreLocator{}
+
+// LocateSession implements SessionLocator.
+func (l StoreLocator) LocateSession(ctx context.Context, deviceID, sessionID string) (SessionOwner, error) {
+	loc, err := l.Store.LocateSession(ctx, deviceID, sessionID)
+	if err != nil {
+		return SessionOwner{}, err
+	}
+	return SessionOwner{Task: loc.Owner, Addr: loc.Addr, Live: loc.Live}, nil
+}

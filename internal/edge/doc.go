@@ -2,7 +2,7 @@
 // the device links on port 3101, the GroupWise TLS link of every session,
 // and the lifecycle that ties them together — admission through the
 // authorize function, relaying IMs both ways, coverage loss and resume,
-// lease heartbeats, release of every slot it was given, and a drain on
+// its task's lease heartbeat, release of every slot it was given, and a drain on
 // shutdown. edge/main.go only wires the environment into New and Run.
 //
 // # Protocol flow (one login)
@@ -19,11 +19,13 @@
 //	  │ ◀─ WELCOME ────│ ACCEPTED(session id, resume token) or the refusal           │
 //	  │ SEND_IM ──────▶│ sendmessage ─────────────────────────────────────────────▶ │
 //	  │ ◀─ RECEIVE_IM ─│ ◀──────────────────────────────────────────── event 108/121│
-//	  │ STATUS ───────▶│ setstatus, and RecordStatus at most once per idle/4         │
-//	  │   (drop)       │ MarkCoverage(out); GroupWise stays; IMs queue (bounded)     │
-//	  │ HELLO(RESUME)─▶│ token, key, timestamp checked locally; MarkCoverage(in);   │
+//	  │ STATUS ───────▶│ setstatus; nothing written (SetActivity only when silent    │
+//	  │                │ for 2 STATUS intervals, and at the STATUS that ends it)     │
+//	  │   (drop)       │ SetActivity(out); GroupWise stays; IMs queue (bounded)      │
+//	  │ HELLO(RESUME)─▶│ token, key, timestamp checked locally; SetActivity(in);    │
 //	  │ ◀─ queued IMs ─│ no new GroupWise login                                      │
-//	  │                │ every heartbeat: RenewLeases(all) ─▶ gone → LOGGED_OUT      │
+//	  │                │ every heartbeat: RenewTaskLease (one write per task), then  │
+//	  │                │ Reconcile(held) ─▶ gone → LOGGED_OUT                         │
 //
 // # Protocol flow (RESUME on a task that does not hold the session)
 //

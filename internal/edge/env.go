@@ -32,6 +32,7 @@ type Env struct {
 	// PeerAddr, PeerKey and PeerKeyNext configure the task-to-task link;
 	// a zero PeerKey turns it off.
 	PeerAddr             string
+	PeerAdvertiseAddr    string // empty: found by TaskAddr
 	PeerKey, PeerKeyNext peerlink.Key
 }
 
@@ -58,6 +59,7 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 	e.AddrRate = r.Rate(manifest.AddrLoginRate)
 	e.MaxConns = r.Count(manifest.MaxConnections)
 	e.PeerAddr = hostPort(r, manifest.PeerAddr)
+	e.PeerAdvertiseAddr = r.Text(manifest.PeerAdvertiseAddr)
 	e.PeerKey = peerKey(r, manifest.PeerKey)
 	e.PeerKeyNext = peerKey(r, manifest.PeerKeyNext)
 	if e.PeerKey.IsZero() && !e.PeerKeyNext.IsZero() {

@@ -74,7 +74,7 @@ func (f *fakeFunctions) Authorize(_ context.Context, req lambdaapi.AuthorizeRequ
 	return lambdaapi.AuthorizeResponse{
 		Status:    status.Accepted,
 		Session:   &admission.SessionRef{Pool: "p", DeviceID: req.DeviceID, ID: id},
-		Lease:     &lambdaapi.Lease{DurationSeconds: 90, HeartbeatSeconds: 30, IdleTimeoutSeconds: f.idle},
+		Lease:     &lambdaapi.Lease{DurationSeconds: 30, HeartbeatSeconds: 10, IdleTimeoutSeconds: f.idle},
 		GroupWise: &f.target,
 		Ended:     ended,
 	}, nil
@@ -93,20 +93,36 @@ func (f *fakeFunctions) releases() []lambdaapi.ReleaseRequest {
 	return append([]lambdaapi.ReleaseRequest(nil), f.released...)
 }
 
-// fakeLeases records the edge's writes; sessions named in gone are
-// reported gone by the next renewal.
+// fakeLeases records the edge's store calls; sessions named in gone are
+// reported gone by the next reconciliation.
 type fakeLeases struct {
 	mu       sync.Mutex
 	gone     map[string]bool
 	renewals int
-	statuses int
+	addr     string // the address the last renewal advertised
+	expired  bool
+	statuses int // activity writes that are not coverage changes (silence)
 	coverage []admission.Coverage
 }
 
-func (l *fakeLeases) RenewLeases(_ context.Context, _ string, refs []admission.SessionRef) ([]admission.SessionRef, error) {
+func (l *fakeLeases) RenewTaskLease(_ context.Context, task, addr string) (admission.TaskLease, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.renewals++
+	l.addr = addr
+	return admission.TaskLease{Task: task, Addr: addr, Expires: time.Now().Add(time.Minute)}, nil
+}
+
+func (l *fakeLeases) ExpireTaskLease(context.Context, string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.expired = true
+	return nil
+}
+
+func (l *fakeLeases) Reconcile(_ context.Context, _ string, refs []admission.SessionRef) ([]admission.SessionRef, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	var gone []admission.SessionRef
 	for _, r := range refs {
 		if l.gone[r.ID] {
@@ -116,17 +132,14 @@ func (l *fakeLeases) RenewLeases(_ context.Context, _ string, refs []admission.S
 	return gone, nil
 }
 
-func (l *fakeLeases) RecordStatus(context.Context, string, admission.SessionRef, time.Time) error {
+func (l *fakeLeases) SetActivity(_ context.Context, _ string, _ admission.SessionRef, a admission.Activity) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.statuses++
-	return nil
-}
-
-func (l *fakeLeases) MarkCoverage(_ context.Context, _ string, _ admission.SessionRef, c admission.Coverage, _ time.Time) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.coverage = append(l.coverage, c)
+	if a.CoverageSince.IsZero() {
+		l.statuses++
+	} else {
+		l.coverage = append(l.coverage, a.Coverage)
+	}
 	return nil
 }
 

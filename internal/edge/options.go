@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
@@ -43,13 +44,10 @@ const (
 	// DefaultQueueLimit bounds the messages queued for one device; beyond
 	// it new ones are dropped and counted.
 	DefaultQueueLimit = 64
-	// DefaultStatusWriteInterval is the least time between two status-time
-	// writes of a session when its pool has no idle timeout (with one, a
-	// quarter of it).
-	DefaultStatusWriteInterval = time.Minute
-	// MinStatusWriteInterval keeps tiny idle timeouts from turning every
-	// STATUS into a write.
-	MinStatusWriteInterval = time.Second
+	// DefaultSilenceScanInterval is how often held sessions are checked for
+	// a device that stopped sending STATUS; it bounds how late the silent
+	// mark lands (admission.StatusTiming).
+	DefaultSilenceScanInterval = time.Second
 	// DefaultDrainTimeout bounds Run's drain after its context ends; the
 	// manifest's ECS stop timeout (30 s) leaves room after it.
 	DefaultDrainTimeout = manifest.DefaultDrainSecs * time.Second
@@ -90,7 +88,7 @@ type config struct {
 	loginTimeout        time.Duration
 	grace               time.Duration
 	queueLimit          int
-	statusWriteInterval time.Duration
+	silenceScanInterval time.Duration
 	drainTimeout        time.Duration
 	releaseConcurrency  int
 	goodbyeTimeout      time.Duration
@@ -102,6 +100,7 @@ type config struct {
 	messageBurst        int
 	maxClockSkew        time.Duration
 	edgeAddr            string
+	taskAddr            string
 	nextGatewayKey      *devproto.PrivateKey // during a key rotation
 	// The task-to-task link (WithPeer); a zero peerKey turns it off.
 	peerKey, peerNext peerlink.Key
@@ -123,7 +122,7 @@ func defaultConfig() config {
 		loginTimeout:        DefaultLoginTimeout,
 		grace:               DefaultCoverageGrace,
 		queueLimit:          DefaultQueueLimit,
-		statusWriteInterval: DefaultStatusWriteInterval,
+		silenceScanInterval: DefaultSilenceScanInterval,
 		drainTimeout:        DefaultDrainTimeout,
 		releaseConcurrency:  DefaultReleaseConcurrency,
 		goodbyeTimeout:      DefaultGoodbyeTimeout,
@@ -254,10 +253,10 @@ func WithQueueLimit(n int) Option {
 	}
 }
 
-// WithStatusWriteInterval sets the least time between status-time writes
-// for pools without an idle timeout.
-func WithStatusWriteInterval(d time.Duration) Option {
-	return durationOption("status write interval", d, func(c *config) *time.Duration { return &c.statusWriteInterval })
+// WithSilenceScanInterval sets how often held sessions are checked for a
+// silent device (DefaultSilenceScanInterval).
+func WithSilenceScanInterval(d time.Duration) Option {
+	return durationOption("silence scan interval", d, func(c *config) *time.Duration { return &c.silenceScanInterval })
 }
 
 // WithDrainTimeout bounds the drain after Run's context ends.
@@ -318,6 +317,25 @@ func WithNextGatewayKey(k devproto.PrivateKey) Option {
 // cache (this task's address), for operators.
 func WithEdgeAddr(addr string) Option {
 	return func(c *config) error { c.edgeAddr = addr; return nil }
+}
+
+// WithTaskAddr is the address (host:port) other edge tasks reach this one
+// at over the task-to-task link; every heartbeat stores it in this task's
+// lease item, where a task that receives a RESUME for a session held here
+// finds it (admission.Store.LocateSession). Empty: none advertised.
+func WithTaskAddr(addr string) Option {
+	return func(c *config) error {
+		if len(addr) > admission.MaxTaskAddrLen {
+			return fmt.Errorf("%w: task address longer than %d bytes", ErrBadOption, admission.MaxTaskAddrLen)
+		}
+		if addr != "" {
+			if _, _, err := net.SplitHostPort(addr); err != nil {
+				return fmt.Errorf("%w: task address %q: %w", ErrBadOption, addr, err)
+			}
+		}
+		c.taskAddr = addr
+		return nil
+	}
 }
 
 // WithPeer turns on the task-to-task link (package peerlink) with the

@@ -260,38 +260,43 @@ func TestPingPong(t *testing.T) {
 	}
 }
 
-func TestStatusWritesAreCoalesced(t *testing.T) {
+func TestStatusIsWrittenOnlyWhenTheDeviceFallsSilentAndBack(t *testing.T) {
 	now := time.Now()
 	var mu = make(chan struct{}, 1)
 	mu <- struct{}{}
 	clock := func() time.Time { <-mu; defer func() { mu <- struct{}{} }(); return now }
 	advance := func(d time.Duration) { <-mu; now = now.Add(d); mu <- struct{}{} }
-	e := newTestEdge(t, nil, WithClock(clock))
-	e.fn.idle = 40 // status writes at most every 10 s
+	e := newTestEdge(t, nil, WithClock(clock), WithSilenceScanInterval(20*time.Millisecond))
+	e.fn.idle = 40 // STATUS every 10 s; silent after 20 s
 	d := e.device(1)
-	d.mustLogin()
-	statuses := func() int {
+	if st := d.mustLogin(); st.StatusInterval != 10*time.Second {
+		t.Fatalf("status interval %v, want 10 s", st.StatusInterval)
+	}
+	writes := func() int {
 		e.leases.mu.Lock()
 		defer e.leases.mu.Unlock()
 		return e.leases.statuses
 	}
-	for i := range 3 {
+	for i := range 5 {
+		advance(10 * time.Second)
 		d.send(&devproto.Status{Presence: devproto.PresenceBusy, Text: "meeting"})
 		d.send(&devproto.Ping{ID: uint64(i)})
 		d.receive(devproto.TypePong) // the STATUS before it was handled
 	}
-	if n := statuses(); n != 0 {
-		t.Fatalf("%d status writes within the first 10 s", n)
+	time.Sleep(100 * time.Millisecond) // several silence scans
+	if n := writes(); n != 0 {
+		t.Fatalf("%d writes while the device sent STATUS", n)
 	}
-	advance(11 * time.Second)
-	for i := range 3 {
-		d.send(&devproto.Status{Presence: devproto.PresenceOnline})
-		d.send(&devproto.Ping{ID: uint64(i)})
-		d.receive(devproto.TypePong)
+	advance(21 * time.Second)
+	eventually(t, "the silent mark", func() bool { return writes() == 1 })
+	time.Sleep(100 * time.Millisecond)
+	if n := writes(); n != 1 {
+		t.Fatalf("%d writes for one silence, want 1", n)
 	}
-	if n := statuses(); n != 1 {
-		t.Fatalf("%d status writes after 11 s, want 1", n)
-	}
+	d.send(&devproto.Status{Presence: devproto.PresenceOnline})
+	d.send(&devproto.Ping{ID: 9})
+	d.receive(devproto.TypePong)
+	eventually(t, "the end of the silence", func() bool { return writes() == 2 })
 }
 
 func TestRateLimits(t *testing.T) {

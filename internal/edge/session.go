@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
@@ -27,8 +28,10 @@ type session struct {
 	userID    string
 	requestID string // the login's, for every log line of the session
 	deviceKey devproto.PublicKey
-	// statusEvery is the least time between two status-time writes.
-	statusEvery time.Duration
+	// statusEvery is the STATUS interval the device is given; silentAfter
+	// is how long without STATUS makes the session silent in the store
+	// (admission.StatusTiming).
+	statusEvery, silentAfter time.Duration
 
 	mu sync.Mutex // guards every field below
 	gw GroupWise  // set once, right after the GroupWise login
@@ -43,28 +46,39 @@ type session struct {
 	queue     []devproto.Message // waiting for the device; nil when empty
 	writer    deviceLink         // the link a writer goroutine is draining the queue to
 	grace     *time.Timer        // running while out of coverage
-	lastWrite time.Time          // last status-time write
-	ended     bool
+	// lastStatus is the device's last STATUS (or login or resume); silent
+	// says the store holds the session as silent since then.
+	lastStatus time.Time
+	silent     bool
+	ended      bool
 	// endNotice is what the device was to be told when the session ended,
 	// for a connection admitted just before the end that attaches after it.
 	endNotice *devproto.ServerStatus
 }
 
 func (s *Server) newSession(ref admission.SessionRef, userID, reqID string, key devproto.PublicKey, hash devproto.TokenHash, ts time.Time, lease *lambdaapi.Lease) *session {
-	every := s.cfg.statusWriteInterval
-	if lease.IdleTimeoutSeconds > 0 {
-		every = max(time.Duration(lease.IdleTimeoutSeconds)*time.Second/4, MinStatusWriteInterval)
-	}
+	every, silentAfter := admission.StatusTiming(
+		time.Duration(lease.IdleTimeoutSeconds)*time.Second, time.Duration(lease.InactivityTimeoutSeconds)*time.Second)
 	return &session{
-		srv: s, ref: ref, userID: userID, requestID: reqID, deviceKey: key, statusEvery: every,
-		tokenHash: hash, lastHello: ts, lastWrite: s.cfg.now(),
+		srv: s, ref: ref, userID: userID, requestID: reqID, deviceKey: key, statusEvery: every, silentAfter: silentAfter,
+		tokenHash: hash, lastHello: ts, lastStatus: s.cfg.now(),
 	}
 }
 
-// statusInterval is how often the device is asked to send STATUS: often
-// enough that, with writes coalesced to statusEvery, its recorded status
-// time never looks idle.
-func (ss *session) statusInterval() time.Duration { return ss.statusEvery * 4 / 3 }
+// statusInterval is how often the device is asked to send STATUS. While
+// it does, nothing about it is written to the store.
+func (ss *session) statusInterval() time.Duration { return ss.statusEvery }
+
+// activitySeq orders the activity writes of every session of this process
+// (admission.Activity.Seq): a number taken under the session's lock with
+// the state it writes, so two writes that cross keep the newer state.
+var activitySeq atomic.Uint64
+
+// activityLocked is the session's activity to write, for the state just
+// set under ss.mu.
+func (ss *session) activityLocked(cov admission.Coverage, since time.Time) admission.Activity {
+	return admission.Activity{Coverage: cov, CoverageSince: since, LastStatus: ss.lastStatus, Silent: ss.silent, Seq: activitySeq.Add(1)}
+}
 
 // setGroupWise records the GroupWise connection; false if the session
 // already ended.
@@ -186,8 +200,11 @@ func (ss *session) welcomeFailed(gen uint64, err error) {
 		return
 	}
 	ss.grace = time.AfterFunc(ss.srv.cfg.grace, ss.graceExpired)
+	act := ss.activityLocked(admission.CoverageOut, ss.srv.cfg.now())
 	ss.mu.Unlock()
 	ss.srv.met.detached.Add(1)
+	// The resume already wrote coverage in: the store must see it out again.
+	ss.writeActivity("coverage-out", act)
 }
 
 // claim checks a RESUME against the session and, when it matches, takes
@@ -219,12 +236,10 @@ func (ss *session) claim(key devproto.PublicKey, r *devproto.Resume) (status.Cod
 		ss.srv.met.detached.Add(-1)
 	}
 	ss.gen++
-	ref, owner, leases := ss.ref, ss.srv.owner, ss.srv.leases
-	ss.srv.background(func() {
-		ss.storeWrite("coverage-in", func(ctx context.Context) error {
-			return leases.MarkCoverage(ctx, owner, ref, admission.CoverageIn, ss.srv.cfg.now())
-		})
-	})
+	now := ss.srv.cfg.now()
+	ss.lastStatus, ss.silent = now, false // a resume is a sign of life
+	act := ss.activityLocked(admission.CoverageIn, now)
+	ss.srv.background(func() { ss.writeActivity("coverage-in", act) })
 	return status.Accepted, token, ss.gen
 }
 
@@ -240,13 +255,22 @@ func (ss *session) detach(link deviceLink, err error) {
 	}
 	ss.link = nil
 	ss.grace = time.AfterFunc(ss.srv.cfg.grace, ss.graceExpired)
+	ss.silent = false
+	act := ss.activityLocked(admission.CoverageOut, ss.srv.cfg.now())
 	ss.mu.Unlock()
 	srv := ss.srv
 	srv.met.detached.Add(1)
 	srv.met.inc(evDeviceDropped)
 	srv.cfg.log.Info("device out of coverage", "request", ss.requestID, "session", ss.ref.ID, "grace", srv.cfg.grace, "err", err)
-	ss.storeWrite("coverage-out", func(ctx context.Context) error {
-		return srv.leases.MarkCoverage(ctx, srv.owner, ss.ref, admission.CoverageOut, srv.cfg.now())
+	ss.writeActivity("coverage-out", act)
+}
+
+// writeActivity writes a change of the session's activity.
+func (ss *session) writeActivity(what string, a admission.Activity) {
+	srv := ss.srv
+	srv.met.inc(evStatusWrite)
+	ss.storeWrite(what, func(ctx context.Context) error {
+		return srv.leases.SetActivity(ctx, srv.owner, ss.ref, a)
 	})
 }
 
@@ -390,24 +414,36 @@ func (ss *session) handle(link deviceLink, m devproto.Message) bool {
 	return still
 }
 
-// recordStatus writes the session's status time, at most once per
-// statusEvery: the device proved it is alive and in coverage.
+// recordStatus notes a STATUS from the device: nothing is written, unless
+// the store holds the session as silent.
 func (ss *session) recordStatus() {
-	srv := ss.srv
-	now := srv.cfg.now()
+	now := ss.srv.cfg.now()
 	ss.mu.Lock()
-	due := now.Sub(ss.lastWrite) >= ss.statusEvery
-	if due {
-		ss.lastWrite = now
+	ss.lastStatus = now
+	wasSilent := ss.silent && !ss.ended
+	ss.silent = false
+	var act admission.Activity
+	if wasSilent {
+		act = ss.activityLocked(admission.CoverageIn, time.Time{})
 	}
 	ss.mu.Unlock()
-	if !due {
-		return
+	if wasSilent {
+		ss.writeActivity("status-after-silence", act)
 	}
-	srv.met.inc(evStatusWrite)
-	ss.storeWrite("status", func(ctx context.Context) error {
-		return srv.leases.RecordStatus(ctx, srv.owner, ss.ref, now)
-	})
+}
+
+// silentWrite marks the session silent when its device, in coverage, sent
+// no STATUS for the silence threshold, and returns the write that records
+// it; nil when there is nothing to write.
+func (ss *session) silentWrite(now time.Time) func() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ended || ss.silent || ss.grace != nil || now.Sub(ss.lastStatus) < ss.silentAfter {
+		return nil
+	}
+	ss.silent = true
+	act := ss.activityLocked(admission.CoverageIn, time.Time{})
+	return func() { ss.writeActivity("silent", act) }
 }
 
 // onEvent receives GroupWise events on the client's reader goroutine: it

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -36,14 +37,19 @@ type AuthorizeRequest struct {
 	DeviceID  string `json:"deviceId"`
 	// DevicePublicKey is the device's Noise static key (base64 in JSON).
 	DevicePublicKey []byte `json:"devicePublicKey"`
-	// DeviceTime is the timestamp from the device's login message.
+	// DeviceTime is the timestamp from the device's login message. It must
+	// be within the clock window of authorize's clock (as the edge already
+	// checked), or the login is refused (PROTOCOL_ERROR, reason
+	// device-clock-skew) and nothing is stored. `collabgw invoke` puts the
+	// current time into the sample events.
 	DeviceTime    time.Time `json:"deviceTime"`
 	UserID        string    `json:"userId"`
 	ClientVersion string    `json:"clientVersion"`
 	EdgeTask      string    `json:"edgeTask"`
 	SourceAddr    string    `json:"sourceAddr"`
-	// ResumeTokenHash is the hash of the resume token the edge will issue.
-	ResumeTokenHash []byte `json:"resumeTokenHash,omitempty"`
+	// ResumeTokenHash is the SHA-256 hash (32 bytes, base64 in JSON) of the
+	// resume token the edge will issue.
+	ResumeTokenHash []byte `json:"resumeTokenHash"`
 }
 
 func (r AuthorizeRequest) validate() error {
@@ -61,12 +67,27 @@ func (r AuthorizeRequest) validate() error {
 	if r.DeviceTime.IsZero() {
 		missing = append(missing, "deviceTime")
 	}
+	if len(r.ResumeTokenHash) == 0 {
+		missing = append(missing, "resumeTokenHash")
+	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
 		return &BadEventError{Reason: fmt.Sprintf("missing %v", missing)}
 	}
+	for _, f := range []struct {
+		name string
+		b    []byte
+	}{{"devicePublicKey", r.DevicePublicKey}, {"resumeTokenHash", r.ResumeTokenHash}} {
+		if len(f.b) != keyLen {
+			return &BadEventError{Reason: fmt.Sprintf("field %s: %d bytes, want %d", f.name, len(f.b), keyLen)}
+		}
+	}
 	return nil
 }
+
+// keyLen is the length of a device public key (X25519) and of a resume
+// token's hash (SHA-256).
+const keyLen = admission.ResumeTokenHashLen
 
 func (r AuthorizeRequest) login() admission.Login {
 	return admission.Login{
@@ -91,20 +112,23 @@ type AuthorizeResponse struct {
 	Session   *admission.SessionRef `json:"session,omitempty"`
 	Lease     *Lease                `json:"lease,omitempty"`
 	GroupWise *GroupWise            `json:"groupwise,omitempty"`
-	// Ended lists sessions this login ended (evicted idle ones, or the
-	// device's replaced session); their edges learn it at the next
-	// heartbeat.
+	// Ended lists sessions this login ended (evicted idle ones or ones of
+	// dead tasks, or the device's replaced session); their edges learn it
+	// from this answer or at their next heartbeat.
 	Ended []admission.Ended `json:"ended,omitempty"`
 }
 
-// Lease tells the edge how to keep the session alive.
+// Lease tells the edge how the session is kept: its task's lease and
+// heartbeat, and the pool's timeouts, from which the edge derives the
+// STATUS interval it gives the device and when it marks the session silent
+// (admission.StatusTiming).
 type Lease struct {
-	Expires          time.Time `json:"expires"`
-	DurationSeconds  int       `json:"durationSeconds"`
-	HeartbeatSeconds int       `json:"heartbeatSeconds"`
-	// IdleTimeoutSeconds lets the edge coalesce status writes to a fraction
-	// of it (0: no idle timeout).
-	IdleTimeoutSeconds int `json:"idleTimeoutSeconds"`
+	DurationSeconds  int `json:"durationSeconds"`
+	HeartbeatSeconds int `json:"heartbeatSeconds"`
+	// IdleTimeoutSeconds and InactivityTimeoutSeconds are the pool's
+	// timeouts (0: none).
+	IdleTimeoutSeconds       int `json:"idleTimeoutSeconds"`
+	InactivityTimeoutSeconds int `json:"inactivityTimeoutSeconds,omitempty"`
 }
 
 // GroupWise says where the edge logs the user in.
@@ -157,36 +181,86 @@ func decode(raw []byte, v any) error {
 	if len(raw) > MaxEventBytes {
 		return &BadEventError{Reason: fmt.Sprintf("event of %d bytes exceeds %d", len(raw), MaxEventBytes)}
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &BadEventError{Reason: "malformed JSON: " + describeJSONError(err)}
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return &BadEventError{Reason: "malformed JSON: data after the event"}
+	if err := strictDecode(raw, v); err != nil {
+		return &BadEventError{Reason: "malformed JSON: " + describeJSONError(raw, v, err)}
 	}
 	return nil
 }
 
-// describeJSONError says what is wrong with an event without quoting any
-// of its values: encoding/json and the types it calls (time, status) echo
-// the offending value, and an event that is wrong because a secret ended
-// up in it must not carry that secret into the logs or back to the edge.
-func describeJSONError(err error) string {
+func strictDecode(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errTrailingData
+	}
+	return nil
+}
+
+var errTrailingData = errors.New("data after the event")
+
+// describeJSONError says what is wrong with an event, naming the field,
+// without quoting any of its values: encoding/json and the types it calls
+// (time, base64, status) echo the offending value, and an event that is
+// wrong because a secret ended up in it must not carry that secret into
+// the logs or back to the edge.
+func describeJSONError(raw []byte, v any, err error) string {
 	var (
 		syntax *json.SyntaxError
 		typ    *json.UnmarshalTypeError
 	)
 	switch {
+	case errors.Is(err, errTrailingData):
+		return err.Error()
 	case errors.As(err, &syntax):
 		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
+	case errors.As(err, &typ) && typ.Field == "":
+		return fmt.Sprintf("the event is a JSON %s, not an object", jsonKind(typ.Value))
 	case errors.As(err, &typ):
-		kind, _, _ := strings.Cut(typ.Value, " ") // "number 5" -> "number"
-		return fmt.Sprintf("field %s: a JSON %s is not a %s", typ.Field, kind, typ.Type)
+		return fmt.Sprintf("field %s: a JSON %s is not a %s", typ.Field, jsonKind(typ.Value), typ.Type)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "truncated event"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return strings.TrimPrefix(err.Error(), "json: ")
 	}
-	return fmt.Sprintf("a field has an invalid value (%T)", err)
+	// A value its type refused (a time, base64 bytes, a status name): find
+	// the field by decoding the fields one at a time.
+	if field := failingField(raw, v); field != "" {
+		return fmt.Sprintf("field %s: invalid value", field)
+	}
+	return "a field has an invalid value"
+}
+
+// jsonKind turns encoding/json's description of a value ("number 5",
+// "array") into its kind alone.
+func jsonKind(value string) string {
+	kind, _, _ := strings.Cut(value, " ")
+	return kind
+}
+
+// failingField returns the first top-level field (in sorted order) whose
+// value alone does not decode into v's type; "" when none does.
+func failingField(raw []byte, v any) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return ""
+	}
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	t := reflect.TypeOf(v).Elem()
+	for _, name := range names {
+		one, err := json.Marshal(map[string]json.RawMessage{name: fields[name]})
+		if err != nil {
+			continue
+		}
+		if json.Unmarshal(one, reflect.New(t).Interface()) != nil {
+			return name
+		}
+	}
+	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/collabgw/collabgw/internal/admission"
+	"github.com/collabgw/collabgw/internal/clocktest"
 )
 
 // TestEventsRoundTrip decodes each fixture strictly and encodes it again:
@@ -68,11 +69,15 @@ func TestMalformedEventsAreBadEvents(t *testing.T) {
 		{"truncated", string(valid[:40]), "malformed JSON"},
 		{"unknown field", `{"requestId":"r","password":"hunter2"}`, "unknown field"},
 		{"wrong type", `{"requestId":7}`, "malformed JSON"},
-		{"bad base64 key", `{"devicePublicKey":"not base64!"}`, "malformed JSON"},
-		{"bad time", `{"deviceTime":"yesterday"}`, "malformed JSON"},
+		{"bad base64 key", `{"devicePublicKey":"hunter2!"}`, "field devicePublicKey: invalid value"},
+		{"bad time", `{"deviceTime":"hunter2"}`, "field deviceTime: invalid value"},
+		{"an array, not an object", `["hunter2"]`, "the event is a JSON array, not an object"},
+		{"wrong type names the field", `{"userId":["hunter2"]}`, "field userId: a JSON array is not a string"},
 		{"two documents", string(valid) + `{}`, "data after the event"},
 		{"oversized", `{"requestId":"` + strings.Repeat("x", MaxEventBytes) + `"}`, "exceeds"},
-		{"missing fields", `{"requestId":"r"}`, "missing [deviceId devicePublicKey deviceTime edgeTask userId]"},
+		{"missing fields", `{"requestId":"r"}`, "missing [deviceId devicePublicKey deviceTime edgeTask resumeTokenHash userId]"},
+		{"resume token hash of 1 byte", strings.Replace(string(valid), `"resumeTokenHash":"AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="`, `"resumeTokenHash":"AQ=="`, 1), "field resumeTokenHash: 1 bytes, want 32"},
+		{"short device key", strings.Replace(string(valid), `"devicePublicKey":"Y29sbGFiZ3ctc2FtcGxlLWRldmljZS1rZXktMDAwMDE="`, `"devicePublicKey":"AAAA"`, 1), "field devicePublicKey: 3 bytes, want 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +94,46 @@ func TestMalformedEventsAreBadEvents(t *testing.T) {
 				t.Fatal("the error repeats a field value")
 			}
 		})
+	}
+}
+
+// TestStampDeviceTime puts the current time into every sample event in
+// events/ that has a deviceTime, and leaves the others byte for byte.
+func TestStampDeviceTime(t *testing.T) {
+	now := clocktest.Now()
+	files, err := filepath.Glob("../../events/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sample events: %v", err)
+	}
+	stamped := 0
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := StampDeviceTime(raw, now)
+			if !bytes.Contains(raw, []byte(`"deviceTime"`)) {
+				if !bytes.Equal(got, raw) {
+					t.Fatalf("an event without deviceTime changed:\n%s", got)
+				}
+				return
+			}
+			stamped++
+			var req AuthorizeRequest
+			if err := decode(got, &req); err != nil {
+				if json.Valid(raw) {
+					t.Fatalf("stamped event does not decode: %v", err)
+				}
+				return // a malformed sample stays malformed
+			}
+			if !req.DeviceTime.Equal(now) {
+				t.Fatalf("deviceTime %v, want %v", req.DeviceTime, now)
+			}
+		})
+	}
+	if stamped == 0 {
+		t.Fatal("no sample event has a deviceTime")
 	}
 }
 

@@ -98,12 +98,12 @@ func (h *Handlers) Authorize(ctx context.Context, raw json.RawMessage) (_ Author
 		tr.setSession(d.Session.ID)
 		resp.Session = &d.Session.SessionRef
 		lease := Lease{
-			Expires:          d.Session.LeaseExpires,
 			DurationSeconds:  int(h.store.LeaseDuration().Seconds()),
 			HeartbeatSeconds: int(h.store.HeartbeatInterval().Seconds()),
 		}
 		if d.Pool != nil {
 			lease.IdleTimeoutSeconds = int(d.Pool.IdleTimeout.Seconds())
+			lease.InactivityTimeoutSeconds = int(d.Pool.InactivityTimeout.Seconds())
 			gw := d.Pool.GroupWise
 			resp.GroupWise = &GroupWise{Host: gw.Host, Port: gw.Port, CARef: gw.CARef, PinSHA256: gw.PinSHA256}
 		}

@@ -63,6 +63,9 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	h.now = clk.Now
+	if _, err := store.RenewTaskLease(ctx, "edge-1", "edge-1.internal:3102"); err != nil {
+		t.Fatal(err)
+	}
 	return &stack{t: t, ctx: ctx, store: store, h: h, clock: clk, out: out, keys: map[string][]byte{}, run: rand.Text()[:8]}
 }
 
@@ -105,6 +108,7 @@ func (s *stack) login(device, user string) AuthorizeRequest {
 		RequestID: fmt.Sprintf("req-%s-%d-%s", device, s.seq, s.run), DeviceID: device, DevicePublicKey: key,
 		DeviceTime: s.clock.Now().Add(time.Duration(s.seq) * time.Millisecond), UserID: user,
 		ClientVersion: "1.0", EdgeTask: "edge-1", SourceAddr: "192.0.2.1",
+		ResumeTokenHash: make([]byte, 32),
 	}
 }
 
@@ -222,8 +226,16 @@ func TestHandlersRecordEveryDecision(t *testing.T) {
 		{
 			name: "idle session evicted at the maximum",
 			run: func(s *stack) {
-				s.authorize(s.login("dev-a", "alice"))
-				s.clock.Advance(61 * time.Second) // past the idle timeout, within the lease
+				resp := s.authorize(s.login("dev-a", "alice"))
+				// alice's edge marks her silent; edge-1 stays alive.
+				silent := admission.Activity{Coverage: admission.CoverageIn, LastStatus: s.clock.Now(), Silent: true, Seq: 1}
+				if err := s.store.SetActivity(s.ctx, "edge-1", *resp.Session, silent); err != nil {
+					s.t.Fatal(err)
+				}
+				s.clock.Advance(61 * time.Second) // past the idle timeout
+				if _, err := s.store.RenewTaskLease(s.ctx, "edge-1", ""); err != nil {
+					s.t.Fatal(err)
+				}
 				s.authorize(s.login("dev-b", "bob"))
 			},
 			want: []metricWant{
@@ -264,6 +276,29 @@ func TestHandlersRecordEveryDecision(t *testing.T) {
 				{"ActiveSessions", map[string]string{"Pool": "main"}, 0},
 				{"CounterDrift", map[string]string{"Pool": "main"}, 0},
 				{"ActiveSessions", map[string]string{"Pool": "open"}, 0},
+			},
+		},
+		{
+			name: "a device time outside the clock window stores nothing",
+			run: func(s *stack) {
+				for _, at := range []time.Time{
+					s.clock.Now().AddDate(74, 0, 0),
+					time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC), // calendar-free: beyond any clock
+				} {
+					req := s.login("dev-a", "alice")
+					req.DeviceTime = at
+					if resp := s.authorize(req); resp.Status != status.ProtocolError || resp.Reason != "device-clock-skew" {
+						s.t.Fatalf("deviceTime %v: %v (%s), want PROTOCOL_ERROR (device-clock-skew)", at, resp.Status, resp.Reason)
+					}
+				}
+				// Nothing was stored: not locked out as a replay.
+				if resp := s.authorize(s.login("dev-a", "alice")); resp.Status != status.Accepted {
+					s.t.Fatalf("next login: %v (%s), want ACCEPTED", resp.Status, resp.Reason)
+				}
+			},
+			want: []metricWant{
+				{"LoginAttempts", map[string]string{"Outcome": "PROTOCOL_ERROR"}, 2},
+				{"LoginAttempts", map[string]string{"Pool": "main", "Outcome": "ACCEPTED"}, 1},
 			},
 		},
 		{

@@ -16,6 +16,7 @@ import (
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/ddblocal"
 	"github.com/collabgw/collabgw/internal/demo"
+	"github.com/collabgw/collabgw/internal/lambdaapi"
 	"github.com/collabgw/collabgw/internal/manifest"
 )
 
@@ -84,7 +85,7 @@ func TestEveryEventThroughTheEmulator(t *testing.T) {
 		errorType string
 	}{
 		{"authorize-accept.json", manifest.FunctionAuthorize,
-			map[string]any{"status": "ACCEPTED", "session.pool": "demo", "session.deviceId": SampleDeviceID, "groupwise.host": "127.0.0.1", "lease.heartbeatSeconds": 30.0}, ""},
+			map[string]any{"status": "ACCEPTED", "session.pool": "demo", "session.deviceId": SampleDeviceID, "groupwise.host": "127.0.0.1", "lease.heartbeatSeconds": admission.DefaultHeartbeatInterval.Seconds()}, ""},
 		{"authorize-not-permitted.json", manifest.FunctionAuthorize, map[string]any{"status": "NOT_PERMITTED", "reason": "device-bound-to-other-user"}, ""},
 		{"authorize-unknown-device.json", manifest.FunctionAuthorize, map[string]any{"status": "DEVICE_REVOKED", "reason": "device-unknown"}, ""},
 		{"authorize-missing-fields.json", manifest.FunctionAuthorize, nil, "BadEventError"},
@@ -112,6 +113,9 @@ func TestEveryEventThroughTheEmulator(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The samples carry a fixed device time; `collabgw invoke` puts
+			// in the current one the same way.
+			payload = lambdaapi.StampDeviceTime(payload, time.Now())
 			out, err := client.Invoke(context.Background(), &lambda.InvokeInput{FunctionName: aws.String(tt.function), Payload: payload})
 			if err != nil {
 				t.Fatalf("Invoke: %v", err)

@@ -24,8 +24,9 @@ const (
 const (
 	// EnvTable names the DynamoDB table (functions and edge).
 	EnvTable = "COLLABGW_TABLE"
-	// EnvLeaseSeconds and EnvHeartbeatSeconds set the session lease and the
-	// interval edges renew it at (functions and edge; defaults 90 and 30).
+	// EnvLeaseSeconds and EnvHeartbeatSeconds set an edge task's lease and
+	// the interval the task renews it at (functions and edge; defaults 30
+	// and 10: admission.DefaultLeaseDuration, DefaultHeartbeatInterval).
 	EnvLeaseSeconds     = "COLLABGW_LEASE_SECONDS"
 	EnvHeartbeatSeconds = "COLLABGW_HEARTBEAT_SECONDS"
 	// EnvLogLevel is debug, info, warn or error (default info).
@@ -62,6 +63,10 @@ const (
 	// :3102, PeerPort): other tasks relay RESUMEs for sessions this task
 	// holds to it.
 	EnvPeerAddr = "COLLABGW_PEER_ADDR"
+	// EnvPeerAdvertiseAddr is where other tasks reach this task's link
+	// (host:port); unset on ECS, the task's own address is read from the
+	// task metadata endpoint.
+	EnvPeerAdvertiseAddr = "COLLABGW_PEER_ADVERTISE_ADDR"
 	// EnvPeerKey is the link's pre-shared key, one line of base64 (32
 	// bytes), the same on every task (from Secrets Manager). Unset: the
 	// link is off and a RESUME only works on the task holding the session.
@@ -109,14 +114,18 @@ var Functions = []Program{
 		TableActions: []string{"dynamodb:DeleteItem", "dynamodb:UpdateItem"},
 	},
 	{
-		Name:         FunctionSweep,
-		Env:          commonEnv,
-		TableActions: []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"},
+		Name: FunctionSweep,
+		Env:  commonEnv,
+		// ConditionCheckItem: a dead task's session is ended only while the
+		// task's lease is still lapsed.
+		TableActions: []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"},
 	},
 }
 
-// Edge is the ECS service. It updates only session items (heartbeats,
-// status times, coverage, connectivity).
+// Edge is the ECS service. It updates only its own task's lease item and
+// its sessions' activity (coverage, silence) and connectivity; it reads the
+// owner index to reconcile its sessions, and device, task and session items
+// to find a session's owner for a RESUME (docs/data-model.md).
 var Edge = Program{
 	Name: "edge",
 	Env: []string{
@@ -125,32 +134,59 @@ var Edge = Program{
 		EnvGroupWiseCADir, EnvCoverageGraceSeconds, EnvAddrLoginRate, EnvMaxConnections, EnvGoMemLimit,
 		EnvPeerAddr, EnvPeerKey,
 	},
-	OptionalEnv:  []string{EnvGatewayKeyNext, EnvPeerKeyNext},
-	TableActions: []string{"dynamodb:UpdateItem"},
+	OptionalEnv:  []string{EnvGatewayKeyNext, EnvPeerKeyNext, EnvPeerAdvertiseAddr},
+	TableActions: []string{"dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"},
 	Invokes:      []string{FunctionAuthorize, FunctionRelease},
 	// A pool's caRef may name a Secrets Manager secret holding the
 	// GroupWise CA bundle; the edge reads it with the task role.
 	SecretActions: []string{"secretsmanager:GetSecretValue"},
 }
 
-// Table layout.
+// Table layout (internal/admission/items.go, docs/data-model.md).
 const (
-	AttrPartitionKey = "pk" // S
-	AttrSortKey      = "sk" // S
-	AttrActivity     = "act"
-	AttrLease        = "lease"
+	AttrPartitionKey = "pk"    // S
+	AttrSortKey      = "sk"    // S
+	AttrActivity     = "act"   // N: activity GSI sort key (sparse)
+	AttrOwner        = "owner" // S: owner GSI partition key (sessions only)
+	AttrPool         = "pool"  // S: activity GSI partition key, owner GSI sort key
+	AttrLease        = "lease" // N: an edge task's lease expiry (not indexed)
 	AttrTTL          = "ttl"
-	IndexActivity    = "activity" // LSI: pk + act (N)
-	IndexLease       = "lease"    // LSI: pk + lease (N)
-	// SessionKeyPrefix begins the partition key of every item the edge may
-	// update (IAM dynamodb:LeadingKeys).
-	SessionKeyPrefix = "POOL#"
+	// IndexActivity is a GSI: pool + act (N), projecting what eviction and
+	// the inactivity sweep read.
+	IndexActivity = "activity"
+	// IndexOwner is a GSI: owner + pool (S), projecting what an edge's
+	// reconciliation and a dead task's eviction read.
+	IndexOwner = "owner"
+	// SessionKeyPrefix begins the partition key of every session item;
+	// TaskPartitionKey is the partition key of the edge tasks' lease items.
+	// They are the only items the edge may update (IAM dynamodb:LeadingKeys).
+	SessionKeyPrefix = "SESSION#"
+	TaskPartitionKey = "TASK"
 )
 
-// EdgeUpdatableAttributes are the session attributes the edge writes; IAM
-// limits the edge's UpdateItem to them (dynamodb:Attributes).
+// ActivityIndexProjection and OwnerIndexProjection are the non-key
+// attributes each GSI carries (projection INCLUDE).
+var (
+	ActivityIndexProjection = []string{"sid", "device", "owner", "ver", "lastStatus"}
+	OwnerIndexProjection    = []string{"sid", "device"}
+)
+
+// EdgeUpdatableLeadingKeys are the partition keys of the items the edge
+// may update (IAM dynamodb:LeadingKeys): its sessions and the task lease
+// items. EdgeReadableLeadingKeys are those it may read: its sessions (to
+// reconcile), task lease items and device items (to locate a session for
+// a RESUME). It also queries the owner index (IndexOwner).
+var (
+	EdgeUpdatableLeadingKeys = []string{SessionKeyPrefix + "*", TaskPartitionKey}
+	EdgeReadableLeadingKeys  = []string{SessionKeyPrefix + "*", TaskPartitionKey, "DEVICE#*"}
+)
+
+// EdgeUpdatableAttributes are the attributes the edge writes: of its
+// sessions and of its task's lease item; IAM limits the edge's UpdateItem
+// to them (dynamodb:Attributes).
 var EdgeUpdatableAttributes = []string{
-	AttrPartitionKey, AttrSortKey, "sid", "owner", AttrLease, AttrTTL, "lastStatus", AttrActivity, "cov", "covSince", "ver", "conn",
+	AttrPartitionKey, AttrSortKey, "sid", AttrOwner, "lastStatus", AttrActivity, "cov", "covSince", "aseq", "ver", "conn",
+	"task", "addr", AttrLease, AttrTTL, "started",
 }
 
 // Defaults.

@@ -117,10 +117,10 @@ func TestReaderLeaseAndHeartbeat(t *testing.T) {
 		wantL, wantHB time.Duration
 		wantErr       string
 	}{
-		{"defaults", "", "", 90 * time.Second, 30 * time.Second, ""},
+		{"defaults", "", "", DefaultLeaseSeconds * time.Second, DefaultHeartbeatSeconds * time.Second, ""},
 		{"two heartbeats", "4", "2", 4 * time.Second, 2 * time.Second, ""},
 		{"under two heartbeats", "3", "2", 0, 0, "at least twice COLLABGW_HEARTBEAT_SECONDS"},
-		{"default heartbeat over a short lease", "40", "", 0, 0, "at least twice"},
+		{"default heartbeat over a short lease", itoa(2*DefaultHeartbeatSeconds - 1), "", 0, 0, "at least twice"},
 		{"both wrong, both named", "x", "y", 0, 0, "COLLABGW_HEARTBEAT_SECONDS"},
 	}
 	for _, tt := range tests {

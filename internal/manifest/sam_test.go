@@ -67,9 +67,24 @@ func TestSAMTemplateMatchesTheManifest(t *testing.T) {
 		t.Errorf("sweep is not scheduled %s", SweepSchedule)
 	}
 	table := resourceBlock(t, template, "Table")
-	for _, name := range []string{AttrPartitionKey, AttrSortKey, AttrActivity, AttrLease, AttrTTL, IndexActivity, IndexLease} {
+	for _, name := range []string{AttrPartitionKey, AttrSortKey, AttrActivity, AttrOwner, AttrPool, AttrTTL, IndexActivity, IndexOwner} {
 		if !regexp.MustCompile(`(AttributeName|IndexName): ` + name + `\b`).MatchString(table) {
 			t.Errorf("table lacks %s", name)
+		}
+	}
+	for index, attrs := range map[string][]string{IndexActivity: ActivityIndexProjection, IndexOwner: OwnerIndexProjection} {
+		want := "- IndexName: " + index + "\n"
+		i := strings.Index(table, want)
+		if i < 0 {
+			t.Errorf("table lacks index %s", index)
+			continue
+		}
+		block := table[i+len(want):]
+		if j := strings.Index(block, "- IndexName:"); j >= 0 {
+			block = block[:j]
+		}
+		if !strings.Contains(block, "NonKeyAttributes: ["+strings.Join(attrs, ", ")+"]") {
+			t.Errorf("index %s does not project exactly %v", index, attrs)
 		}
 	}
 	for _, want := range []string{"PointInTimeRecoveryEnabled: true", "SSEEnabled: true", "DeletionProtectionEnabled: true", "BillingMode: PAY_PER_REQUEST"} {

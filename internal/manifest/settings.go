@@ -93,8 +93,10 @@ func joinOr(items []string) string {
 // and the admission store take their defaults from these, so a default is
 // written once.
 const (
-	DefaultLeaseSeconds         = 90
-	DefaultHeartbeatSeconds     = 30
+	// An edge task's lease and heartbeat (admission.DefaultLeaseDuration
+	// says why these values).
+	DefaultLeaseSeconds         = 30
+	DefaultHeartbeatSeconds     = 10
 	DefaultCoverageGraceSeconds = 120
 	DefaultAddrLoginRate        = 20
 	DefaultMaxConnections       = 50_000
@@ -122,12 +124,12 @@ var (
 	}
 	Lease = Setting{
 		Env: EnvLeaseSeconds, Kind: KindSeconds, Default: itoa(DefaultLeaseSeconds), Min: 2, Max: MaxSettingSeconds,
-		Description: "Session lease in seconds; at least two heartbeats, so one lost heartbeat does not end a session.",
+		Description: "An edge task's lease in seconds; at least two heartbeats, so one lost heartbeat does not kill the task.",
 		Terraform:   "lease_seconds", TerraformModules: []string{moduleEdge, moduleFunctions}, SAM: "LeaseSeconds",
 	}
 	Heartbeat = Setting{
 		Env: EnvHeartbeatSeconds, Kind: KindSeconds, Default: itoa(DefaultHeartbeatSeconds), Min: 1, Max: MaxSettingSeconds / 2,
-		Description: "Interval in seconds at which edges renew their leases; at most half the lease.",
+		Description: "Interval in seconds at which each edge task renews its lease (one write per task); at most half the lease.",
 		Terraform:   "heartbeat_seconds", TerraformModules: []string{moduleEdge, moduleFunctions}, SAM: "HeartbeatSeconds",
 	}
 	LogLevel = Setting{
@@ -189,6 +191,10 @@ var (
 		Env: EnvPeerAddr, Kind: KindText, Default: ":" + itoa(PeerPort),
 		Description: "Address of the task-to-task link, where other edge tasks relay RESUMEs for the sessions this task holds.",
 	}
+	PeerAdvertiseAddr = Setting{
+		Env: EnvPeerAdvertiseAddr, Kind: KindText,
+		Description: "Where other edge tasks reach this task's task-to-task link (host:port), stored in its lease. Unset: the peer listen address when it names a host, else on ECS the task's own IPv4 address (task metadata endpoint) with the peer port.",
+	}
 	PeerKey = Setting{
 		Env: EnvPeerKey, Kind: KindSecret,
 		Description: "The task-to-task link's pre-shared key (base64 of 32 bytes), the same on every edge task; unset, the link is off and a RESUME works only on the task holding the session.",
@@ -208,7 +214,7 @@ func Settings() []Setting {
 	return []Setting{
 		Table, Lease, Heartbeat, LogLevel, ListenAddr, HealthAddr, AuthorizeFunction, ReleaseFunction,
 		GatewayKey, GatewayKeyNext, Drain, GroupWiseCADir, CoverageGrace, AddrLoginRate, MaxConnections, GoMemLimit,
-		PeerAddr, PeerKey, PeerKeyNext,
+		PeerAddr, PeerKey, PeerKeyNext, PeerAdvertiseAddr,
 	}
 }
 

@@ -1,16 +1,29 @@
 # The single collabgw table (single-table design, internal/admission/items.go):
-# config, users, devices, sessions and counters, with the two local secondary
-# indexes the admission code reads with strong consistency. The schema equals
-# internal/admission.TableSchema; the infratest package checks the names.
+# config, users, devices, edge task leases, sessions and counters, with two
+# global secondary indexes, each projecting only what its readers need. No
+# local index: no 10 GB item-collection limit (docs/data-model.md). The
+# schema equals internal/admission.TableSchema; the infratest package checks
+# the names.
 locals {
   partition_key = "pk"
   sort_key      = "sk"
   ttl_attribute = "ttl"
 
-  # LSI name => sort key attribute (type N).
-  local_secondary_indexes = {
-    activity = "act"
-    lease    = "lease"
+  # Index key attributes and their types.
+  index_attributes = {
+    pool  = "S"
+    act   = "N"
+    owner = "S"
+  }
+
+  # GSI name => keys and the non-key attributes it projects.
+  global_secondary_indexes = {
+    # Sessions out of coverage or silent, per pool, oldest first: eviction
+    # at the maximum.
+    activity = { hash_key = "pool", range_key = "act", non_key_attributes = ["sid", "device", "owner", "ver", "lastStatus"] }
+    # Sessions per edge task: the task's reconciliation, and a dead task's
+    # sessions evicted at the maximum.
+    owner = { hash_key = "owner", range_key = "pool", non_key_attributes = ["sid", "device"] }
   }
 }
 
@@ -32,19 +45,21 @@ resource "aws_dynamodb_table" "this" {
   }
 
   dynamic "attribute" {
-    for_each = local.local_secondary_indexes
+    for_each = local.index_attributes
     content {
-      name = attribute.value
-      type = "N"
+      name = attribute.key
+      type = attribute.value
     }
   }
 
-  dynamic "local_secondary_index" {
-    for_each = local.local_secondary_indexes
+  dynamic "global_secondary_index" {
+    for_each = local.global_secondary_indexes
     content {
-      name            = local_secondary_index.key
-      range_key       = local_secondary_index.value
-      projection_type = "ALL"
+      name               = global_secondary_index.key
+      hash_key           = global_secondary_index.value.hash_key
+      range_key          = global_secondary_index.value.range_key
+      projection_type    = "INCLUDE"
+      non_key_attributes = global_secondary_index.value.non_key_attributes
     }
   }
 

@@ -9,8 +9,8 @@ output "table_arn" {
 }
 
 output "table_index_arns" {
-  description = "ARN of each local secondary index, by index name."
-  value       = { for name in keys(local.local_secondary_indexes) : name => "${aws_dynamodb_table.this.arn}/index/${name}" }
+  description = "ARN of each global secondary index, by index name."
+  value       = { for name in keys(local.global_secondary_indexes) : name => "${aws_dynamodb_table.this.arn}/index/${name}" }
 }
 
 output "kms_key_arn" {

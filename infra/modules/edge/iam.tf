@@ -1,11 +1,16 @@
 locals {
-  # Session items are the only items the edge may change (IAM
-  # dynamodb:LeadingKeys), and only these attributes of them
-  # (dynamodb:Attributes); internal/manifest.EdgeUpdatableAttributes.
-  session_key_prefix = "POOL#"
+  # Session items and the tasks' lease items are the only items the edge
+  # may change (IAM dynamodb:LeadingKeys), and only these attributes of
+  # them (dynamodb:Attributes); internal/manifest.SessionKeyPrefix,
+  # TaskPartitionKey and EdgeUpdatableAttributes.
+  updatable_leading_keys = ["SESSION#*", "TASK"]
   updatable_attributes = [
-    "pk", "sk", "sid", "owner", "lease", "ttl", "lastStatus", "act", "cov", "covSince", "ver", "conn",
+    "pk", "sk", "sid", "owner", "lastStatus", "act", "cov", "covSince", "aseq", "ver", "conn",
+    "task", "addr", "lease", "ttl", "started",
   ]
+  # What the edge reads: its sessions (reconciliation), task lease items and
+  # device items (where a session lives, for a RESUME that lands here).
+  readable_leading_keys = ["SESSION#*", "TASK", "DEVICE#*"]
   ecs_trust_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -70,7 +75,8 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 # The task role: what the edge program calls. It may invoke only authorize
-# and release, and update only session items' own attributes.
+# and release, update only its task's lease item and its sessions'
+# activity, read session, task and device items, and query the owner index.
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
   assume_role_policy = local.ecs_trust_policy
@@ -96,7 +102,7 @@ resource "aws_iam_role_policy" "task" {
         Resource = [var.table_arn]
         Condition = {
           "ForAllValues:StringLike" = {
-            "dynamodb:LeadingKeys" = ["${local.session_key_prefix}*"]
+            "dynamodb:LeadingKeys" = local.updatable_leading_keys
           }
           "ForAllValues:StringEquals" = {
             "dynamodb:Attributes" = local.updatable_attributes
@@ -107,6 +113,25 @@ resource "aws_iam_role_policy" "task" {
             "dynamodb:ReturnValues" = ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
           }
         }
+      },
+      {
+        Sid      = "ReadSessionsTasksDevices"
+        Effect   = "Allow"
+        Action   = ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
+        Resource = [var.table_arn]
+        Condition = {
+          "ForAllValues:StringLike" = {
+            "dynamodb:LeadingKeys" = local.readable_leading_keys
+          }
+        }
+      },
+      {
+        # The owner index is keyed by task id, which is only known at run
+        # time: the index itself is the limit.
+        Sid      = "QueryOwnerIndex"
+        Effect   = "Allow"
+        Action   = ["dynamodb:Query"]
+        Resource = ["${var.table_arn}/index/owner"]
       },
       {
         Sid      = "TableKey"

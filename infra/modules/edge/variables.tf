@@ -255,9 +255,9 @@ variable "gateway_private_key_kms_key_arn" {
 }
 
 variable "lease_seconds" {
-  description = "Session lease in seconds (COLLABGW_LEASE_SECONDS); same value as the functions."
+  description = "An edge task's lease in seconds (COLLABGW_LEASE_SECONDS); same value as the functions."
   type        = number
-  default     = 90
+  default     = 30
   nullable    = false
 
   validation {
@@ -268,9 +268,9 @@ variable "lease_seconds" {
 }
 
 variable "heartbeat_seconds" {
-  description = "Lease renewal interval in seconds (COLLABGW_HEARTBEAT_SECONDS); same value as the functions."
+  description = "Interval in seconds at which each edge task renews its lease, one write per task (COLLABGW_HEARTBEAT_SECONDS); same value as the functions."
   type        = number
-  default     = 30
+  default     = 10
   nullable    = false
 
   validation {

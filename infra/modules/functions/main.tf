@@ -11,8 +11,8 @@ locals {
       table_actions = ["dynamodb:DeleteItem", "dynamodb:UpdateItem"]
     }
     sweep = {
-      description   = "collabgw: expire dead leases, inactivity logouts, recount"
-      table_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+      description   = "collabgw: end dead tasks' sessions, inactivity logouts, recount"
+      table_actions = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
     }
   }
 

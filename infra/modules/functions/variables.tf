@@ -88,9 +88,9 @@ variable "timeout" {
 }
 
 variable "lease_seconds" {
-  description = "Session lease in seconds (COLLABGW_LEASE_SECONDS); at least two heartbeats."
+  description = "An edge task's lease in seconds (COLLABGW_LEASE_SECONDS); at least two heartbeats."
   type        = number
-  default     = 90
+  default     = 30
   nullable    = false
 
   validation {
@@ -101,9 +101,9 @@ variable "lease_seconds" {
 }
 
 variable "heartbeat_seconds" {
-  description = "Interval at which edges renew session leases, in seconds (COLLABGW_HEARTBEAT_SECONDS)."
+  description = "Interval at which each edge task renews its lease, in seconds (COLLABGW_HEARTBEAT_SECONDS)."
   type        = number
-  default     = 30
+  default     = 10
   nullable    = false
 
   validation {

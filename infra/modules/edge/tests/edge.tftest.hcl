@@ -59,8 +59,8 @@ run "task_role_is_narrow" {
   command = apply
 
   assert {
-    condition     = jsonencode(sort(flatten([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Action]))) == jsonencode(sort(["lambda:InvokeFunction", "dynamodb:UpdateItem", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]))
-    error_message = "The task role may only invoke, update items and use the table key."
+    condition     = jsonencode(sort(flatten([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Action]))) == jsonencode(sort(["lambda:InvokeFunction", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]))
+    error_message = "The task role may only invoke, update and read its items, query the owner index and use the table key."
   }
   assert {
     condition     = jsonencode(one([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Resource if s.Sid == "InvokeAdmission"])) == jsonencode([var.authorize_function_arn, var.release_function_arn])
