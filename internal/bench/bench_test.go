@@ -17,6 +17,7 @@ import (
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devproto/devprototest"
 	"github.com/collabgw/collabgw/internal/dynamotest"
+	"github.com/collabgw/collabgw/internal/manifest"
 )
 
 func TestMain(m *testing.M) { dynamotest.Main(m) }
@@ -53,44 +54,48 @@ func TestRawMeasuresAndCleansUp(t *testing.T) {
 	}
 }
 
-// TestRawSessionFeedsEveryIndex: the raw session item carries every
-// attribute an index of the collabgw table is keyed on, so the raw phase
-// pays for the same index writes as an admission.
-func TestRawSessionFeedsEveryIndex(t *testing.T) {
-	schema := admission.TableSchema("t")
-	attrs := indexAttributes(schema)
+// TestRawSessionIsShapedLikeAnAdmission: the raw transaction has the
+// admission's four items, and its session item the attributes that put a
+// new session in the owner index and not in the sparse activity index, as
+// the collabgw table's schema keys them.
+func TestRawSessionIsShapedLikeAnAdmission(t *testing.T) {
 	r := &raw{table: "t"}
-	in, err := r.transaction(0, attrs)
+	in, err := r.transaction(3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var put *types.Put
+	kinds := map[string]int{}
 	for _, it := range in.TransactItems {
-		if it.Put != nil {
+		switch {
+		case it.Put != nil:
 			put = it.Put
+			kinds["put"]++
+		case it.Update != nil:
+			kinds["update"]++
+		case it.ConditionCheck != nil:
+			kinds["check"]++
 		}
 	}
-	if put == nil || len(in.TransactItems) != 4 {
-		t.Fatalf("transaction %+v: want 4 items, one of them the session put", in.TransactItems)
+	if kinds["put"] != 1 || kinds["update"] != 2 || kinds["check"] != 1 {
+		t.Fatalf("transaction items %v: want a put, two updates (counter, device), a check (user)", kinds)
 	}
-	var indexKeys []string
-	for _, l := range schema.LocalSecondaryIndexes {
-		for _, k := range l.KeySchema {
-			indexKeys = append(indexKeys, aws.ToString(k.AttributeName))
-		}
-	}
-	for _, g := range schema.GlobalSecondaryIndexes {
+	indexed := map[string]bool{}
+	for _, g := range admission.TableSchema("t").GlobalSecondaryIndexes {
 		for _, k := range g.KeySchema {
-			indexKeys = append(indexKeys, aws.ToString(k.AttributeName))
+			indexed[aws.ToString(k.AttributeName)] = true
 		}
 	}
-	if len(indexKeys) == 0 {
-		t.Fatal("the schema has no index: this test checks nothing")
-	}
-	for _, k := range indexKeys {
-		if _, ok := put.Item[k]; !ok {
-			t.Errorf("the session item lacks %s, an index key", k)
+	for _, attr := range []string{manifest.AttrOwner, manifest.AttrPool} {
+		if _, ok := put.Item[attr]; !ok || !indexed[attr] {
+			t.Errorf("session item: %s present %v, an index key %v; want both", attr, ok, indexed[attr])
 		}
+	}
+	if _, ok := put.Item[manifest.AttrActivity]; ok {
+		t.Errorf("a new session has no %s: it is not in the activity index", manifest.AttrActivity)
+	}
+	if pk := put.Item[manifest.AttrPartitionKey].(*types.AttributeValueMemberS).Value; !strings.HasPrefix(pk, manifest.SessionKeyPrefix) {
+		t.Errorf("session partition %q", pk)
 	}
 }
 

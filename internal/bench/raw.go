@@ -68,9 +68,11 @@ const (
 // TransactWriteItems that puts a session item (conditional on its key
 // being new), applies a conditional ADD to one hot counter, updates a
 // device (conditional on its last login being older) and checks a user
-// condition (permitted, in the pool). It runs in a table of its own made
-// with the collabgw table's schema, so the session puts maintain the same
-// indexes, and deletes it after.
+// condition (permitted, in the pool). The items have the admission's keys
+// and attributes (docs/data-model.md): the session in one of its pool's
+// shards, in the owner index and not the sparse activity index, as a new
+// session is. It runs in a table of its own made with the collabgw table's
+// schema, so the writes maintain the same indexes, and deletes it after.
 type raw struct {
 	db    DynamoDB
 	table string
@@ -89,12 +91,11 @@ func (r *raw) run(ctx context.Context, concurrencies []int, each time.Duration) 
 		defer cancel()
 		_, _ = r.db.DeleteTable(dctx, &dynamodb.DeleteTableInput{TableName: aws.String(r.table)})
 	}()
-	indexAttrs := indexAttributes(admission.TableSchema(r.table))
 	if err := r.seed(ctx); err != nil {
 		return rep, err
 	}
 	for _, c := range concurrencies {
-		p, err := r.point(ctx, c, each, indexAttrs)
+		p, err := r.point(ctx, c, each)
 		if err != nil {
 			return rep, err
 		}
@@ -102,23 +103,6 @@ func (r *raw) run(ctx context.Context, concurrencies []int, each time.Duration) 
 		rep.Best = max(rep.Best, p.TxPerSecond)
 	}
 	return rep, nil
-}
-
-// indexAttributes are the table's non-key attributes that index keys are
-// made of, with their types: the session item carries each, so it is
-// written to every index the real table has, whatever the schema becomes.
-func indexAttributes(schema *dynamodb.CreateTableInput) map[string]types.ScalarAttributeType {
-	keys := map[string]bool{}
-	for _, k := range schema.KeySchema {
-		keys[aws.ToString(k.AttributeName)] = true
-	}
-	out := map[string]types.ScalarAttributeType{}
-	for _, d := range schema.AttributeDefinitions {
-		if name := aws.ToString(d.AttributeName); !keys[name] {
-			out[name] = d.AttributeType
-		}
-	}
-	return out
 }
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
@@ -177,7 +161,7 @@ func merge(a, b map[string]types.AttributeValue) map[string]types.AttributeValue
 // point runs c workers for d, each committing admission-shaped
 // transactions back to back; worker w cycles through devices of its own
 // (a block of rawDevices/c), so no two workers race on one device.
-func (r *raw) point(ctx context.Context, c int, d time.Duration, indexAttrs map[string]types.ScalarAttributeType) (RawPoint, error) {
+func (r *raw) point(ctx context.Context, c int, d time.Duration) (RawPoint, error) {
 	if c < 1 || c > rawDevices {
 		return RawPoint{}, fmt.Errorf("%w: raw concurrency %d not in 1..%d", ErrConfig, c, rawDevices)
 	}
@@ -205,7 +189,7 @@ func (r *raw) point(ctx context.Context, c int, d time.Duration, indexAttrs map[
 			per := rawDevices / c
 			for k := 0; pctx.Err() == nil; k++ {
 				dev := w*per + k%per
-				in, err := r.transaction(dev, indexAttrs)
+				in, err := r.transaction(dev)
 				if err != nil {
 					mu.Lock()
 					fatal = err
@@ -262,27 +246,26 @@ func errorCode(err error) string {
 	return "transport"
 }
 
+// rawShards is how many partitions the raw sessions are spread over, as
+// the admission spreads a pool's sessions.
+const rawShards = 8
+
 // transaction builds one admission-shaped transaction for device dev.
-func (r *raw) transaction(dev int, indexAttrs map[string]types.ScalarAttributeType) (*dynamodb.TransactWriteItemsInput, error) {
+func (r *raw) transaction(dev int) (*dynamodb.TransactWriteItemsInput, error) {
 	var id [16]byte
 	_, _ = rand.Read(id[:]) // crypto/rand.Read never fails on supported platforms
 	sid := hex.EncodeToString(id[:])
 	now := time.Now()
 	nowMs, devTime := now.UnixMilli(), now.UnixNano()
-	session := merge(itemKey("POOL#"+rawPool, "SESSION#"+sid), map[string]types.AttributeValue{
-		"sid": s(sid), "pool": s(rawPool), "device": s(rawDevice(dev)), "user": s(rawUser(dev)),
-		"owner": s("bench-task"), "req": s(sid), "ver": n(1), "created": n(nowMs), "lastStatus": n(nowMs),
+	// Each transaction puts a new session: a real admission replaces the
+	// device's old one in place only when it still exists, and the edge's
+	// logout deletes it.
+	session := merge(itemKey(fmt.Sprintf("%s%s#%d", manifest.SessionKeyPrefix, rawPool, dev%rawShards), rawDevice(dev)+"#"+sid), map[string]types.AttributeValue{
+		"sid": s(sid), manifest.AttrPool: s(rawPool), "device": s(rawDevice(dev)), "user": s(rawUser(dev)),
+		manifest.AttrOwner: s("bench-task"), "req": s(sid), "ver": n(1), "created": n(nowMs), "lastStatus": n(nowMs),
 		"cov": s("in"), "covSince": n(nowMs), "resumeHash": &types.AttributeValueMemberB{Value: id[:]},
 		"conn": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"host": s("127.0.0.1"), "port": n(8300)}},
-		"ttl":  n(now.Add(24 * time.Hour).Unix()),
 	})
-	for name, typ := range indexAttrs {
-		if typ == types.ScalarAttributeTypeN {
-			session[name] = n(nowMs)
-		} else {
-			session[name] = s("bench-task")
-		}
-	}
 	put, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(manifest.AttrPartitionKey))).Build()
 	if err != nil {
 		return nil, fmt.Errorf("bench: session put: %w", err)
@@ -296,7 +279,9 @@ func (r *raw) transaction(dev int, indexAttrs map[string]types.ScalarAttributeTy
 	device, err := expression.NewBuilder().
 		WithUpdate(expression.Set(expression.Name("lastLogin"), expression.Value(devTime)).
 			Set(expression.Name("sessionPool"), expression.Value(rawPool)).
-			Set(expression.Name("sessionId"), expression.Value(sid))).
+			Set(expression.Name("sessionId"), expression.Value(sid)).
+			Set(expression.Name("sessionReq"), expression.Value(sid)).
+			Set(expression.Name("sessionOwner"), expression.Value("bench-task"))).
 		WithCondition(expression.Name("active").Equal(expression.Value(true)).
 			And(expression.Name("user").Equal(expression.Value(rawUser(dev)))).
 			And(expression.Name("lastLogin").LessThan(expression.Value(devTime)))).Build()
