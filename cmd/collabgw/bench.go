@@ -197,7 +197,13 @@ func runBench(cmd *cobra.Command, t bench.Target, opts []bench.Option, asJSON bo
 	return rep.WriteText(out)
 }
 
+// rewriteSection replaces the generated section of the document at path,
+// keeping the file's mode.
 func rewriteSection(path, section string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -206,7 +212,7 @@ func rewriteSection(path, section string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return os.WriteFile(path, out, 0o644)
+	return os.WriteFile(path, out, st.Mode().Perm()) //nolint:gosec // the document the operator named
 }
 
 // commandLine is the command as it would be typed to reproduce the run:

@@ -38,10 +38,14 @@ import (
 
 // Defaults of a run: a few minutes on 2 cores.
 var (
+	// DefaultRawConcurrency are the raw phase's transactions in flight,
+	// measured in turn; DefaultSweepConcurrency the sweep's logins in
+	// flight.
 	DefaultRawConcurrency   = []int{4, 16, 32}
 	DefaultSweepConcurrency = []int{1, 4, 16, 64}
 )
 
+// Defaults of a run, continued.
 const (
 	DefaultRawDuration   = 4 * time.Second
 	DefaultSweepLogins   = 400
