@@ -4,16 +4,19 @@
 // server events to a handler. Requests may run concurrently; responses are
 // matched by transaction id and every call honours its context.
 //
-// It is built to be held by the tens of thousands: an idle client keeps no
-// read buffer (a pooled one is borrowed only while a message arrives), no
-// keepalive goroutine (a timer), and one reader goroutine.
+// It is built to be held by the tens of thousands. An idle client keeps no
+// goroutine: on Linux it parks on the process's idlepoll poller, which
+// starts a reader when input arrives (elsewhere it keeps one reader
+// goroutine). It keeps no read buffer (a pooled one is borrowed only while
+// a message arrives), no keepalive goroutine (a timer), a crypto/tls input
+// buffer sized by the largest TLS record rather than the largest burst, and
+// a tls.Config shared with every connection to the same server. What is left
+// is crypto/tls's own state: about 7 KB per connection (docs/benchmarks.md).
 package gwclient
 
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -21,22 +24,31 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/gwproto"
+	"github.com/collabgw/collabgw/internal/idlepoll"
 )
 
 // Client is one connection to a GroupWise Messenger server.
 type Client struct {
 	cfg      config
 	conn     *tls.Conn
+	raw      *recordConn   // under conn
 	hostPort string        // for the login Host header
 	wsem     chan struct{} // one writer at a time, waitable with a context
 	done     chan struct{} // closed when the reader goroutine has exited
 
-	mu        sync.Mutex // guards the fields below
-	closed    bool
-	err       error // why the client ended
+	mu     sync.Mutex // guards the fields below
+	closed bool
+	err    error // why the client ended
+	// reading is true while a goroutine runs serve; false while the
+	// client is parked on the poller (or has ended).
+	reading bool
+	// watch parks the client while idle; nil: serve blocks on an idle
+	// read instead. Only the reading goroutine changes it.
+	watch     *idlepoll.Watch
 	nextTxn   uint64
 	pending   map[uint64]chan result
 	loggedIn  bool
@@ -69,48 +81,65 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gwclient: address %q: %w", addr, err)
 	}
-	tcfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		RootCAs:    cfg.roots,
-		ServerName: host,
-	}
+	serverName := host
 	if cfg.serverName != "" {
-		tcfg.ServerName = cfg.serverName
-	}
-	if cfg.pin != nil {
-		pin := cfg.pin
-		if cfg.roots == nil {
-			// The pin alone is the trust anchor; VerifyConnection checks it.
-			tcfg.InsecureSkipVerify = true //nolint:gosec // replaced by the pin check below
-		}
-		tcfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return ErrPinMismatch
-			}
-			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
-			if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
-				return ErrPinMismatch
-			}
-			return nil
-		}
+		serverName = cfg.serverName
 	}
 	hctx, cancel := context.WithTimeout(ctx, cfg.handshakeTimeout)
 	defer cancel()
-	d := tls.Dialer{Config: tcfg}
+	var d net.Dialer
 	nc, err := d.DialContext(hctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("gwclient: dial %s: %w", addr, err)
 	}
+	raw := &recordConn{Conn: nc, greedy: cfg.greedyReads}
+	conn := tls.Client(raw, cfg.tlsConfig(serverName))
+	if err := conn.HandshakeContext(hctx); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("gwclient: dial %s: %w", addr, err)
+	}
 	c := &Client{
 		cfg:      cfg,
-		conn:     nc.(*tls.Conn),
+		conn:     conn,
+		raw:      raw,
 		hostPort: addr,
 		wsem:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		interval: cfg.keepalive,
+		reading:  true,
 	}
-	go c.readLoop()
+	if !cfg.readerGoroutine {
+		c.watch = c.newWatch(nc)
+	}
+	go c.serve()
 	return c, nil
+}
+
+// newWatch registers the connection with the process's poller, so that
+// the client needs no goroutine while idle; nil where there is no poller
+// (not Linux) or it refuses, and the client keeps a reader goroutine.
+func (c *Client) newWatch(nc net.Conn) *idlepoll.Watch {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	p := c.cfg.poller
+	if p == nil {
+		var err error
+		if p, err = idlepoll.Default(); err != nil {
+			return nil
+		}
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w, err := p.Watch(rc, c.wake)
+	if err != nil {
+		return nil
+	}
+	c.raw.sys = rc
+	return w
 }
 
 // Done is closed when the connection has ended and no more events will be
@@ -148,66 +177,164 @@ func (c *Client) shutdown(why error) {
 	if c.keepalive != nil {
 		c.keepalive.Stop()
 	}
+	// A parked client has no reader to close done; a reading one's reader
+	// closes it when it stops.
+	closeDone := !c.reading
+	w := c.watch
 	c.mu.Unlock()
 	for _, ch := range pending {
 		ch <- result{err: why}
 	}
+	if w != nil {
+		_ = w.Close()
+	}
 	c.conn.Close()
+	if closeDone {
+		close(c.done)
+	}
 }
 
-// readLoop reads server messages until the connection ends. While idle it
-// blocks on a 4-byte read with no buffer of its own.
-func (c *Client) readLoop() {
-	defer close(c.done)
+// serve reads server messages as they arrive. With a watch it returns as
+// soon as none is arriving, parking the client on the poller until one
+// does (wake calls serve again on a new goroutine); without one it blocks
+// on an idle read for the connection's life. Either way an idle client
+// holds no read buffer.
+func (c *Client) serve() {
 	var br *bufio.Reader
-	defer func() {
-		if br != nil {
-			readers.Put(br)
-		}
-	}()
 	var prefix [gwproto.PrefixLen]byte
 	for {
-		var src io.Reader = c.conn
-		if br != nil {
-			src = br
-		}
-		if _, err := io.ReadFull(src, prefix[:]); err != nil {
-			c.shutdown(fmt.Errorf("%w: %w", ErrConnectionLost, err))
-			return
-		}
-		if br == nil {
-			br = readers.Get().(*bufio.Reader)
-			br.Reset(c.conn)
-		}
-		_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.messageTimeout))
+		// The first bytes of the next message: left over from the last
+		// one, already here, or waited for.
+		var n int
 		var err error
-		if gwproto.IsResponse(prefix) {
-			var resp gwproto.Response
-			if resp, err = gwproto.ReadResponse(br); err == nil {
-				c.deliver(resp)
+		switch {
+		case br != nil:
+			n, err = br.Read(prefix[:])
+		case c.watch != nil:
+			c.raw.probing = true
+			n, err = c.conn.Read(prefix[:])
+			c.raw.probing = false
+			if errors.Is(err, idlepoll.ErrWouldBlock) {
+				if n > 0 {
+					err = nil
+				} else if c.park() {
+					return
+				} else {
+					continue // the poller refused: read on this goroutine
+				}
 			}
-		} else {
-			var ev gwproto.Event
-			t := gwproto.EventType(uint32(prefix[0]) | uint32(prefix[1])<<8 | uint32(prefix[2])<<16 | uint32(prefix[3])<<24)
-			if ev, err = gwproto.ReadEvent(br, t); err == nil {
-				err = c.dispatch(ev)
-			}
+		default:
+			n, err = c.conn.Read(prefix[:])
+		}
+		if err == nil && n > 0 {
+			err = c.readMessage(&br, prefix[:], n)
+		} else if err != nil {
+			err = fmt.Errorf("%w: %w", ErrConnectionLost, err)
 		}
 		if err != nil {
-			if errors.Is(err, gwproto.ErrMalformed) {
-				err = fmt.Errorf("%w: %w", ErrProtocol, err)
-			} else if !isEnd(err) {
-				err = fmt.Errorf("%w: %w", ErrConnectionLost, err)
+			if br != nil {
+				br.Reset(nil)
+				readers.Put(br)
 			}
 			c.shutdown(err)
+			c.stopReading()
 			return
 		}
-		_ = c.conn.SetReadDeadline(time.Time{})
-		if br.Buffered() == 0 {
+		if br != nil && br.Buffered() == 0 {
 			br.Reset(nil)
 			readers.Put(br)
 			br = nil
 		}
+	}
+}
+
+// readMessage reads the rest of the message whose first n bytes are in
+// prefix, borrowing a read buffer into *br, and handles it.
+func (c *Client) readMessage(br **bufio.Reader, prefix []byte, n int) error {
+	// A message has begun: a server stalled in the middle of one is dead.
+	_ = c.conn.SetReadDeadline(time.Now().Add(c.cfg.messageTimeout))
+	if *br == nil {
+		*br = readers.Get().(*bufio.Reader)
+		(*br).Reset(c.conn)
+	}
+	err := c.handleMessage(*br, prefix, n)
+	if err != nil {
+		if errors.Is(err, gwproto.ErrMalformed) {
+			return fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		if !isEnd(err) {
+			return fmt.Errorf("%w: %w", ErrConnectionLost, err)
+		}
+		return err
+	}
+	_ = c.conn.SetReadDeadline(time.Time{})
+	return nil
+}
+
+func (c *Client) handleMessage(br *bufio.Reader, prefix []byte, n int) error {
+	if _, err := io.ReadFull(br, prefix[n:]); err != nil {
+		return err
+	}
+	if gwproto.IsResponse([gwproto.PrefixLen]byte(prefix)) {
+		resp, err := gwproto.ReadResponse(br)
+		if err != nil {
+			return err
+		}
+		c.deliver(resp)
+		return nil
+	}
+	t := gwproto.EventType(uint32(prefix[0]) | uint32(prefix[1])<<8 | uint32(prefix[2])<<16 | uint32(prefix[3])<<24)
+	ev, err := gwproto.ReadEvent(br, t)
+	if err != nil {
+		return err
+	}
+	return c.dispatch(ev)
+}
+
+// park hands the client to the poller until input arrives, and reports
+// whether it did: false if the poller refused, and the caller goes on
+// reading on its own goroutine. A client that ended meanwhile is stopped.
+func (c *Client) park() bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.stopReading()
+		return true
+	}
+	err := c.watch.Arm()
+	if err == nil {
+		c.reading = false
+		c.mu.Unlock()
+		return true
+	}
+	w := c.watch
+	c.watch = nil
+	c.mu.Unlock()
+	_ = w.Close()
+	return false
+}
+
+// wake runs serve when the poller reports input on a parked client.
+func (c *Client) wake() {
+	c.mu.Lock()
+	if c.closed || c.reading {
+		c.mu.Unlock()
+		return
+	}
+	c.reading = true
+	c.mu.Unlock()
+	c.serve()
+}
+
+// stopReading ends serve on a client that has ended: the last reader
+// closes done.
+func (c *Client) stopReading() {
+	c.mu.Lock()
+	c.reading = false
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		close(c.done)
 	}
 }
 
@@ -225,7 +352,7 @@ func (c *Client) deliver(resp gwproto.Response) {
 	}
 	c.mu.Lock()
 	ch, ok := c.pending[txn]
-	delete(c.pending, txn)
+	c.forgetLocked(txn)
 	c.mu.Unlock()
 	if ok {
 		ch <- result{resp: resp}
@@ -317,8 +444,16 @@ func (c *Client) call(ctx context.Context, req gwproto.Request) (gwproto.Respons
 
 func (c *Client) forget(txn uint64) {
 	c.mu.Lock()
-	delete(c.pending, txn)
+	c.forgetLocked(txn)
 	c.mu.Unlock()
+}
+
+// forgetLocked drops a call's entry; an idle client keeps no map.
+func (c *Client) forgetLocked(txn uint64) {
+	delete(c.pending, txn)
+	if len(c.pending) == 0 {
+		c.pending = nil
+	}
 }
 
 // write sends a request in one write. A write cut short by the context or an

@@ -17,6 +17,10 @@ const (
 	userAgent   = "collabgw-test/1.0"
 )
 
+// testOpts are added to every dial by the helpers below (a test switches
+// the reading mode with them).
+var testOpts []Option
+
 // startSim runs a simulator on a free loopback port for the test's duration.
 func startSim(t testing.TB, opts ...gwsim.Option) *gwsim.Server {
 	t.Helper()
@@ -64,7 +68,8 @@ func dial(t *testing.T, srv *gwsim.Server, opts ...Option) (*Client, events) {
 	evs := make(events, 64)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	c, err := Dial(ctx, srv.Addr(), append([]Option{WithRootCAs(srv.CertPool()), WithEventHandler(evs.handler)}, opts...)...)
+	base := append([]Option{WithRootCAs(srv.CertPool()), WithEventHandler(evs.handler)}, testOpts...)
+	c, err := Dial(ctx, srv.Addr(), append(base, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

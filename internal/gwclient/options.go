@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/collabgw/collabgw/internal/gwproto"
+	"github.com/collabgw/collabgw/internal/idlepoll"
 )
 
 // Defaults of the options.
@@ -49,6 +50,16 @@ type config struct {
 	messageTimeout   time.Duration
 	keepalive        time.Duration
 	handler          EventHandler
+
+	// Measurement knobs, set only by the memory harness's variants: each
+	// undoes one of the memory savings so that its worth can be measured
+	// side by side. readerGoroutine is also the path taken where there is
+	// no poller.
+	readerGoroutine  bool // a reader goroutine per connection, parked while idle
+	greedyReads      bool // no record-bounded reads under crypto/tls
+	privateTLSConfig bool // a tls.Config per connection
+	// poller parks idle clients; nil: the process's (tests give their own).
+	poller *idlepoll.Poller
 }
 
 func defaultConfig() config {
@@ -73,10 +84,13 @@ func WithRootCAs(pool *x509.CertPool) Option {
 }
 
 // WithCACertPEM verifies the server against the PEM certificates given.
+// The bundle is parsed once, here: connections dialled with the same Option
+// share one pool, one parsed CA and one TLS configuration.
 func WithCACertPEM(pemCerts []byte) Option {
+	pool := x509.NewCertPool()
+	ok := pool.AppendCertsFromPEM(pemCerts)
 	return func(c *config) error {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pemCerts) {
+		if !ok {
 			return fmt.Errorf("%w: no certificate in the CA bundle", ErrBadOption)
 		}
 		c.roots = pool

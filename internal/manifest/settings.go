@@ -207,6 +207,10 @@ var (
 		Env: EnvGoMemLimit, Kind: KindText,
 		Description: "The Go runtime's soft memory limit (read by the runtime, not by collabgw); about 90 % of the task's memory.",
 	}
+	GoGC = Setting{
+		Env: EnvGoGC, Kind: KindText,
+		Description: "The garbage collector's headroom over the live heap, in percent (read by the runtime, not by collabgw; unset, Go's 100). The edge module sets 50 (gc_percent): a held session then costs about 20 KiB of RSS instead of 26.",
+	}
 )
 
 // Settings lists every setting, in the order of the Program.Env lists.
@@ -214,7 +218,7 @@ func Settings() []Setting {
 	return []Setting{
 		Table, Lease, Heartbeat, LogLevel, ListenAddr, HealthAddr, AuthorizeFunction, ReleaseFunction,
 		GatewayKey, GatewayKeyNext, Drain, GroupWiseCADir, CoverageGrace, AddrLoginRate, MaxConnections, GoMemLimit,
-		PeerAddr, PeerKey, PeerKeyNext, PeerAdvertiseAddr,
+		GoGC, PeerAddr, PeerKey, PeerKeyNext, PeerAdvertiseAddr,
 	}
 }
 

@@ -147,9 +147,30 @@ func (c *Conn) finish(polite bool) {
 		}
 		putBuf(bp)
 		c.wmu.Unlock()
+		c.linger()
 	}
 	_ = c.conn.Close()
 	c.release()
+}
+
+// lingerLimit bounds what a lingering close reads and discards.
+const lingerLimit = 64 << 10
+
+// linger half-closes the socket after the CLOSE and waits, bounded by
+// closeTimeout and lingerLimit, for the other side to close in turn.
+// Closing with its frames still unread here would make the kernel send a
+// reset, and a reset can destroy the CLOSE in the other side's receive
+// buffer before it is read: a device that broke the protocol would then
+// look like one that lost coverage.
+func (c *Conn) linger() {
+	hc, ok := c.conn.(interface{ CloseWrite() error })
+	if !ok || hc.CloseWrite() != nil {
+		return
+	}
+	if c.conn.SetReadDeadline(time.Now().Add(closeTimeout)) != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(c.conn, lingerLimit))
 }
 
 // Send seals m and writes it within the write timeout (or ctx's deadline,

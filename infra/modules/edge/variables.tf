@@ -135,6 +135,18 @@ variable "task_memory" {
   }
 }
 
+variable "gc_percent" {
+  description = "The edge's GOGC: the garbage collector's headroom in percent of the live heap. Lower holds more sessions per MiB for more collector CPU (docs/benchmarks.md, Memory)."
+  type        = number
+  default     = 50
+  nullable    = false
+
+  validation {
+    condition     = var.gc_percent >= 10 && var.gc_percent <= 400 && floor(var.gc_percent) == var.gc_percent
+    error_message = "gc_percent must be a whole number from 10 to 400."
+  }
+}
+
 variable "min_capacity" {
   description = "Fewest edge tasks (two keep sessions alive through a task failure)."
   type        = number
