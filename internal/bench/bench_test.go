@@ -314,7 +314,8 @@ func TestRendering(t *testing.T) {
 	one := Report{Raw: RawReport{Best: 40, Points: []RawPoint{{Concurrency: 4, TxPerSecond: 40}}}, Edges: []EdgeReport{edge("edge")}}
 	md := one.Markdown()
 	for _, want := range []string{"| phase | load |", "| whole path | 4 in flight | 20 logins/s (9 of 10 accepted) |", "| whole path | 100/s offered |", "0.50 ms", "= 50 %",
-		"| phase | load | edge | DynamoDB Local | zsh | total |", "| whole path, per login | 100/s offered | 0.50 | 2.00 | 0.25 | 2.75 |"} {
+		"| phase | load | edge | DynamoDB Local | zsh | total | cores busy |", "| whole path, per login | 100/s offered | 0.50 | 2.00 | 0.25 | 2.75 | 0.00 |",
+		"|---|---|---:|---:|---:|---:|---:|"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("one edge: markdown lacks %q:\n%s", want, md)
 		}

@@ -125,8 +125,8 @@ func (r *Report) cpuTable() (head []string, rows [][]string) {
 	if several {
 		head = []string{"phase", "edge", "load"}
 	}
-	head = append(append(head, parts...), "total")
-	row := func(name, edge, load string, m map[string]float64) []string {
+	head = append(append(head, parts...), "total", "cores busy")
+	row := func(name, edge, load string, m map[string]float64, rate float64) []string {
 		out := []string{name, load}
 		if several {
 			out = []string{name, edge, load}
@@ -136,13 +136,15 @@ func (r *Report) cpuTable() (head []string, rows [][]string) {
 			out = append(out, fmt.Sprintf("%.2f", m[k]))
 			total += m[k]
 		}
-		return append(out, fmt.Sprintf("%.2f", total))
+		// CPU per op times ops per second: how much of the machine the
+		// stack used at that rate.
+		return append(out, fmt.Sprintf("%.2f", total), fmt.Sprintf("%.2f", total*rate/1000))
 	}
 	for _, p := range r.Raw.Points {
-		rows = append(rows, row("DynamoDB Local alone, per tx", "", fmt.Sprintf("%d in flight", p.Concurrency), p.CPUPerTxMs))
+		rows = append(rows, row("DynamoDB Local alone, per tx", "", fmt.Sprintf("%d in flight", p.Concurrency), p.CPUPerTxMs, p.TxPerSecond))
 	}
 	for _, p := range phases {
-		rows = append(rows, row("whole path, per login", p.Edge, p.load(), p.CPUPerLoginMs))
+		rows = append(rows, row("whole path, per login", p.Edge, p.load(), p.CPUPerLoginMs, p.LoginsPerSecond))
 	}
 	return head, rows
 }
@@ -279,11 +281,7 @@ func (r *Report) Markdown() string {
 	cols := r.columns()
 	b.WriteString("\n\n" + mdRow(cols) + "|")
 	for i := range cols {
-		if cols[i] == "phase" || cols[i] == "edge" || cols[i] == "load" {
-			b.WriteString("---|")
-		} else {
-			b.WriteString("---:|")
-		}
+		b.WriteString(align(i, len(r.Edges) > 1))
 	}
 	b.WriteString("\n")
 	for _, row := range r.rows() {
@@ -291,14 +289,10 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("\n")
 	if head, rows := r.cpuTable(); head != nil {
-		b.WriteString("CPU time per raw transaction and per login, by part of the stack, in ms (utime+stime from /proc of every process the bench started; \"bench process\" is the devices, the GroupWise simulator and the local Lambda endpoint):\n\n")
+		b.WriteString("CPU time per raw transaction and per login, by part of the stack, in ms (utime+stime from /proc of every process the bench started; \"bench process\" is the devices, the GroupWise simulator and the local Lambda endpoint), and the cores that kept busy at the row's rate:\n\n")
 		b.WriteString(mdRow(head) + "|")
-		for _, h := range head {
-			if h == "phase" || h == "edge" || h == "load" {
-				b.WriteString("---|")
-			} else {
-				b.WriteString("---:|")
-			}
+		for i := range head {
+			b.WriteString(align(i, len(r.Edges) > 1))
 		}
 		b.WriteString("\n")
 		for _, row := range rows {
@@ -316,6 +310,19 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("\n" + DocEnd + "\n")
 	return b.String()
+}
+
+// align is a markdown table's alignment cell for column i: the phase,
+// (edge) and load columns are text, the rest figures.
+func align(i int, several bool) string {
+	text := 2
+	if several {
+		text = 3
+	}
+	if i < text {
+		return "---|"
+	}
+	return "---:|"
 }
 
 func ints(v []int) string {

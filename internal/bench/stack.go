@@ -116,7 +116,7 @@ func StartStack(ctx context.Context, cfg StackConfig) (*Stack, error) {
 		pid := e.cmd.Process.Pid
 		s.Target.Edges = append(s.Target.Edges, Edge{
 			Name: v.Name, Addr: e.addr, CPU: ProcCPU{PIDs: []int{pid}},
-			CPUSource: fmt.Sprintf("utime+stime of one edge process (/proc/%d/stat, 10 ms ticks), the real edge binary configured by environment", pid),
+			CPUSource: "utime+stime of one edge process (/proc/<pid>/stat, 10 ms ticks), the real edge binary configured by environment",
 		})
 	}
 	return s, nil
