@@ -57,6 +57,7 @@ func newRootCmd() *cobra.Command {
 		newDeviceCmd(),
 		newGWSimCmd(),
 		newKeysCmd(),
+		newBenchCmd(),
 	)
 	return root
 }
