@@ -50,8 +50,12 @@ func EnvFrom(getenv func(string) string) (Env, error) {
 	e.ReleaseFunction = r.Text(manifest.ReleaseFunction)
 	e.GatewayKey = privateKey(r, manifest.GatewayKey)
 	e.NextGatewayKey = privateKey(r, manifest.GatewayKeyNext)
-	if e.NextGatewayKey != (devproto.PrivateKey{}) && e.NextGatewayKey == e.GatewayKey {
-		r.Invalid(manifest.GatewayKeyNext, "the same key as "+manifest.EnvGatewayKey+"; unset it once a rotation is complete")
+	if e.NextGatewayKey == e.GatewayKey {
+		// Closing a rotation copies the next key into the main secret and
+		// only then removes the next one: a task started between the two
+		// steps (a scale-out, a replacement) holds one key twice. It is
+		// one key, not a crash loop.
+		e.NextGatewayKey = devproto.PrivateKey{}
 	}
 	e.Drain = r.Seconds(manifest.Drain)
 	e.CADir = r.Text(manifest.GroupWiseCADir)

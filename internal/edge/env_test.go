@@ -64,7 +64,11 @@ func TestEnvFrom(t *testing.T) {
 		{"key not base64", map[string]string{manifest.EnvGatewayKey: "nope!"}, manifest.EnvGatewayKey + ": devproto: invalid key: not base64", nil},
 		{"key of the wrong length", map[string]string{manifest.EnvGatewayKey: base64.StdEncoding.EncodeToString(make([]byte, 16))}, manifest.EnvGatewayKey + ": devproto: invalid key: 16 bytes, want 32", nil},
 		{"next key of the wrong length", map[string]string{manifest.EnvGatewayKeyNext: base64.StdEncoding.EncodeToString(make([]byte, 33))}, manifest.EnvGatewayKeyNext + ": devproto: invalid key: 33 bytes", nil},
-		{"next key is the current key", map[string]string{manifest.EnvGatewayKeyNext: keyText(t)}, manifest.EnvGatewayKeyNext + ": the same key as " + manifest.EnvGatewayKey, nil},
+		{"next key is the current key: one key, no rotation", map[string]string{manifest.EnvGatewayKeyNext: keyText(t)}, "", func(t *testing.T, e Env) {
+			if e.GatewayKey == (devproto.PrivateKey{}) || e.NextGatewayKey != (devproto.PrivateKey{}) {
+				t.Fatal("a key set twice must start the edge with it once, as the current key")
+			}
+		}},
 		{"lease under two heartbeats", map[string]string{manifest.EnvLeaseSeconds: "3", manifest.EnvHeartbeatSeconds: "2"}, "twice", nil},
 		{"lease of a day", map[string]string{manifest.EnvLeaseSeconds: "86400"}, manifest.EnvLeaseSeconds + `="86400": want a whole number of seconds between 2 and 3600`, nil},
 		{"grace of a day", map[string]string{manifest.EnvCoverageGraceSeconds: "86400"}, manifest.EnvCoverageGraceSeconds, nil},
