@@ -146,7 +146,7 @@ The pools in terraform.tfvars are configured (Terraform owns them; change them t
     $COLLABGW device keygen --out phone        # phone.key stays on the device
     AWS_REGION=$REGION $COLLABGW admin --table $TABLE device register phone-1 --user alice --pub phone.pub
 
-8. Log in (the user's GroupWise password):
+8. Log in (it asks for the user's GroupWise password without echo):
     $COLLABGW device login --edge $NLB:3101 --gateway-key $KEYS/gateway.pub \\
-        --device phone-1 --key phone.key --user alice --password '<password>'
+        --device phone-1 --key phone.key --user alice
 EOF
