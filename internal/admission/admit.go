@@ -79,12 +79,13 @@ type Decision struct {
 	Ended []Ended `json:"ended,omitempty"`
 }
 
-// Admit decides a login, in the order of design §1: the device must be
-// active, hold the registered key and be bound to the user, and its clock
-// within the skew window; the user must be permitted (so a refused user
-// never evicts anyone); then the pool's limits apply, evicting sessions of
-// dead edge tasks and, when an idle timeout is set, idle sessions at the
-// maximum. Admission itself is one transaction.
+// Admit decides a login in the gateway's fixed order (README, "The
+// flow", step 3): the device must be active, hold the registered key and
+// be bound to the user, and its clock within the skew window; then the
+// user must be permitted — before any eviction, so a refused user never
+// pushes anyone out; only then do the pool's limits apply, evicting
+// sessions of dead edge tasks and, when an idle timeout is set, idle
+// sessions at the maximum. Admission itself is one transaction.
 //
 // Below the maximum a login costs one read (device and user in one
 // consistent BatchGetItem; the pool's configuration comes from a cache of

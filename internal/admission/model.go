@@ -176,8 +176,10 @@ type Session struct {
 	Connectivity Connectivity `json:"connectivity"`
 }
 
-// Connectivity is the "connectivity cache" of design §1: what the edge
-// needs to maintain the GroupWise side of a session.
+// Connectivity is the session's connectivity cache (README, "The flow",
+// step 5): the GroupWise connection facts the edge caches once the login
+// succeeded, so that the session can be maintained — resumed after a drop
+// in coverage, on any task — without a new GroupWise login.
 type Connectivity struct {
 	Host      string `json:"host,omitempty"`
 	Port      int    `json:"port,omitempty"`
