@@ -113,7 +113,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 // SetPermitted permits or forbids an existing user to use the client.
 // Forbidding does not end live sessions; the next login is refused.
 func (s *Store) SetPermitted(ctx context.Context, id string, permitted bool) error {
-	update := expression.Set(expression.Name("permitted"), expression.Value(permitted))
+	update := expression.Set(expression.Name(attrPermitted), expression.Value(permitted))
 	cond := expression.AttributeExists(expression.Name(attrPK))
 	return s.updateExisting(ctx, "set permitted", userKey(id), update, cond, fmt.Errorf("%w: user %q", ErrNotFound, id))
 }
@@ -131,11 +131,11 @@ func (s *Store) RegisterDevice(ctx context.Context, d Device) error {
 	if _, err := ecdh.X25519().NewPublicKey(d.PublicKey); err != nil {
 		return fmt.Errorf("%w: device public key must be a 32-byte X25519 key", ErrInvalidRequest)
 	}
-	update := expression.Set(expression.Name("device"), expression.Value(d.ID)).
-		Set(expression.Name("user"), expression.Value(d.UserID)).
-		Set(expression.Name("publicKey"), expression.Value(d.PublicKey)).
-		Set(expression.Name("active"), expression.Value(true)).
-		Set(expression.Name("lastLogin"), expression.IfNotExists(expression.Name("lastLogin"), expression.Value(0)))
+	update := expression.Set(expression.Name(attrDevice), expression.Value(d.ID)).
+		Set(expression.Name(attrUser), expression.Value(d.UserID)).
+		Set(expression.Name(attrPublicKey), expression.Value(d.PublicKey)).
+		Set(expression.Name(attrActive), expression.Value(true)).
+		Set(expression.Name(attrLastLogin), expression.IfNotExists(expression.Name(attrLastLogin), expression.Value(0)))
 	expr, err := expression.NewBuilder().WithUpdate(update).Build()
 	if err != nil {
 		return fmt.Errorf("admission: build device update: %w", err)
@@ -168,7 +168,7 @@ func (s *Store) GetDevice(ctx context.Context, id string) (Device, error) {
 // RevokeDevice marks a device revoked and ends its live session, if any;
 // the edge holding that session learns it at its next heartbeat.
 func (s *Store) RevokeDevice(ctx context.Context, id string) error {
-	update := expression.Set(expression.Name("active"), expression.Value(false))
+	update := expression.Set(expression.Name(attrActive), expression.Value(false))
 	cond := expression.AttributeExists(expression.Name(attrPK))
 	if err := s.updateExisting(ctx, "revoke device", deviceKey(id), update, cond, fmt.Errorf("%w: device %q", ErrNotFound, id)); err != nil {
 		return err
@@ -220,7 +220,7 @@ func (s *Store) Counter(ctx context.Context, pool string) (int, error) {
 func (s *Store) poolSessions(ctx context.Context, pool string, attrs ...string) ([]sessionItem, error) {
 	var out []sessionItem
 	if len(attrs) > 0 {
-		attrs = append(attrs, "sid", "device", attrPool)
+		attrs = append(attrs, attrSessionID, attrDevice, attrPool)
 	}
 	for shard := range sessionShards {
 		keyCond := expression.Key(attrPK).Equal(expression.Value(sessionShardPK(pool, shard)))
