@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/ecdh"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // PutPool validates and stores a pool configuration, creating the pool's
@@ -19,20 +21,8 @@ func (s *Store) PutPool(ctx context.Context, c PoolConfig) (PoolConfig, error) {
 	if err != nil {
 		return c, err
 	}
-	item := configItem{
-		key:               configKey(c.Name),
-		Pool:              c.Name,
-		MaxSessions:       c.MaxSessions,
-		IdleTimeoutMs:     c.IdleTimeout.Milliseconds(),
-		InactivityMs:      c.InactivityTimeout.Milliseconds(),
-		ProtocolLimit:     c.ProtocolLimit,
-		GroupWiseHost:     c.GroupWise.Host,
-		GroupWisePort:     c.GroupWise.Port,
-		GroupWiseCARef:    c.GroupWise.CARef,
-		GroupWisePinSHA:   c.GroupWise.PinSHA256,
-		UpdatedUnixMillis: s.now().UnixMilli(),
-	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: mustMarshal(item)}); err != nil {
+	config, counter := poolItems(c, s.now())
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: config}); err != nil {
 		return c, unavailable("put pool", err)
 	}
 	s.pools.forget(c.Name)
@@ -44,7 +34,7 @@ func (s *Store) PutPool(ctx context.Context, c PoolConfig) (PoolConfig, error) {
 	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(s.table),
-		Item:                      mustMarshal(counterItem{key: counterKey(c.Name)}),
+		Item:                      counter,
 		ConditionExpression:       expr.Condition(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
@@ -53,6 +43,37 @@ func (s *Store) PutPool(ctx context.Context, c PoolConfig) (PoolConfig, error) {
 		return c, unavailable("create counter", err)
 	}
 	return c, nil
+}
+
+// PoolItems returns the two items PutPool writes for c, normalized, at
+// updated: the configuration and the pool's counter as it starts. The
+// Terraform pool module writes the same items (infra/modules/pool), and
+// infra/infratest compares the two for a table of configurations.
+func PoolItems(c PoolConfig, updated time.Time) (config, counter map[string]types.AttributeValue, err error) {
+	c, err = c.Normalized()
+	if err != nil {
+		return nil, nil, err
+	}
+	config, counter = poolItems(c, updated)
+	return config, counter, nil
+}
+
+// poolItems builds the items of a normalized configuration.
+func poolItems(c PoolConfig, updated time.Time) (config, counter map[string]types.AttributeValue) {
+	item := configItem{
+		key:               configKey(c.Name),
+		Pool:              c.Name,
+		MaxSessions:       c.MaxSessions,
+		IdleTimeoutMs:     c.IdleTimeout.Milliseconds(),
+		InactivityMs:      c.InactivityTimeout.Milliseconds(),
+		ProtocolLimit:     c.ProtocolLimit,
+		GroupWiseHost:     c.GroupWise.Host,
+		GroupWisePort:     c.GroupWise.Port,
+		GroupWiseCARef:    c.GroupWise.CARef,
+		GroupWisePinSHA:   c.GroupWise.PinSHA256,
+		UpdatedUnixMillis: updated.UnixMilli(),
+	}
+	return mustMarshal(item), mustMarshal(counterItem{key: counterKey(c.Name)})
 }
 
 // GetPool returns a pool's configuration, or ErrUnknownPool.

@@ -96,6 +96,9 @@ func (c PoolConfig) Normalized() (PoolConfig, error) {
 	case c.GroupWise.PinSHA256 != "" && !isHex(c.GroupWise.PinSHA256, 64):
 		return c, &ConfigError{"groupwise.pinSha256", "must be 64 hex digits"}
 	}
+	// One spelling of a pin, whoever wrote it (the admin CLI, authorize's
+	// reader, Terraform's lower()).
+	c.GroupWise.PinSHA256 = strings.ToLower(c.GroupWise.PinSHA256)
 	return c, nil
 }
 
