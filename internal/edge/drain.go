@@ -47,6 +47,23 @@ func (s *Server) drain(ctx context.Context) error {
 	return nil
 }
 
+// abandon closes, once the server's life ended, the sessions the drain
+// did not end before its deadline: their device links and GroupWise
+// connections close, with no word to the device and no release (the
+// task's lease, ended next, makes their slots evictable at once, and the
+// sweep frees them). Their readers end with their links.
+func (s *Server) abandon() {
+	left := s.all()
+	if len(left) == 0 {
+		return
+	}
+	s.cfg.log.Warn("drain deadline passed: closing the sessions left without a release", "sessions", len(left))
+	for _, ss := range left {
+		s.met.inc(evAbandoned)
+		ss.end(s.life, ending{reason: "drain-deadline"})
+	}
+}
+
 // waitCtx waits for wg, or until ctx ends.
 func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
 	done := make(chan struct{})

@@ -64,7 +64,7 @@ func (s *Server) heartbeat(ctx context.Context) {
 			case <-gw.Done():
 				s.met.inc(evGroupWiseLost)
 				e := groupWiseEnding(gw.Err())
-				s.background(func() { ss.end(ctx, e) })
+				s.background(func() { ss.end(s.life, e) })
 				continue
 			default:
 			}
@@ -93,7 +93,7 @@ func (s *Server) heartbeat(ctx context.Context) {
 		}
 		s.met.inc(evGone)
 		s.background(func() {
-			ss.end(ctx, ending{reason: "gone-on-reconcile", notify: status.LoggedOut})
+			ss.end(s.life, ending{reason: "gone-on-reconcile", notify: status.LoggedOut})
 		})
 	}
 }
