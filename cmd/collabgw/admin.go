@@ -26,7 +26,13 @@ type adminFlags struct {
 
 func (f *adminFlags) store(cmd *cobra.Command) (*admission.Store, error) {
 	if f.local {
-		return admission.New(ddblocal.NewClient("http://"+localstack.DefaultDynamoAddr), f.table)
+		// DynamoDB Local accepts any credentials: no AWS configuration is
+		// read. --endpoint names a stack started on another address.
+		endpoint := f.endpoint
+		if endpoint == "" {
+			endpoint = "http://" + localstack.DefaultDynamoAddr
+		}
+		return admission.New(ddblocal.NewClient(endpoint), f.table)
 	}
 	cfg, err := config.LoadDefaultConfig(cmd.Context())
 	if err != nil {
@@ -50,8 +56,8 @@ configuration (environment, profile, region) and --table; --local targets the
 table of the local stack started by make run.`,
 	}
 	cmd.PersistentFlags().StringVar(&f.table, "table", localstack.DefaultTable, "DynamoDB table")
-	cmd.PersistentFlags().StringVar(&f.endpoint, "endpoint", "", "DynamoDB endpoint URL override")
-	cmd.PersistentFlags().BoolVar(&f.local, "local", false, "use the local stack's DynamoDB Local (make run)")
+	cmd.PersistentFlags().StringVar(&f.endpoint, "endpoint", "", "DynamoDB endpoint URL override (with --local: the stack's DynamoDB Local, default http://"+localstack.DefaultDynamoAddr+")")
+	cmd.PersistentFlags().BoolVar(&f.local, "local", false, "use the local stack's DynamoDB Local (make run) with its static credentials")
 	cmd.AddCommand(newAdminPoolCmd(f), newAdminUserCmd(f), newAdminDeviceCmd(f), newAdminSessionsCmd(f))
 	return cmd
 }
@@ -209,12 +215,15 @@ func newAdminSessionsCmd(f *adminFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(cmd, sessions)
-			}
 			live, err := store.Counter(cmd.Context(), args[0])
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				if sessions == nil {
+					sessions = []admission.Session{}
+				}
+				return printJSON(cmd, sessionsReport{Pool: args[0], Counter: live, Sessions: sessions})
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "SESSION\tUSER\tDEVICE\tEDGE\tCOVERAGE\tLAST STATUS\tLEASE LEFT")
@@ -229,6 +238,14 @@ func newAdminSessionsCmd(f *adminFlags) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// sessionsReport is `sessions --json`: the pool's live sessions and its
+// counter, which must agree.
+type sessionsReport struct {
+	Pool     string              `json:"pool"`
+	Counter  int                 `json:"counter"`
+	Sessions []admission.Session `json:"sessions"`
 }
 
 func printJSON(cmd *cobra.Command, v any) error {

@@ -85,11 +85,31 @@ func TestAdminManagesPoolsUsersDevicesAndSessions(t *testing.T) {
 		t.Fatalf("device %+v, %v; want phone-1 of alice, revoked", d, err)
 	}
 	out, err := run(t, append(db, "sessions", "sales", "--json")...)
-	var sessions []any
-	if err != nil || json.Unmarshal([]byte(out), &sessions) != nil {
-		t.Fatalf("sessions --json = %q, %v", out, err)
+	var report struct {
+		Pool     string `json:"pool"`
+		Counter  *int   `json:"counter"`
+		Sessions []any  `json:"sessions"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &report) != nil || report.Pool != "sales" || report.Counter == nil || *report.Counter != 0 || report.Sessions == nil {
+		t.Fatalf("sessions --json = %q, %v; want the pool, its counter and its sessions", out, err)
 	}
 	if _, err := run(t, append(db, "pool", "show", "nowhere")...); !errors.Is(err, admission.ErrUnknownPool) {
 		t.Fatalf("unknown pool: %v", err)
+	}
+}
+
+// TestAdminLocalHonoursEndpoint: --local is a local stack anywhere, not
+// only on the default port; without AWS configuration at all.
+func TestAdminLocalHonoursEndpoint(t *testing.T) {
+	ctx := context.Background()
+	table := dynamotest.TableName(t)
+	if err := admission.CreateTable(ctx, dynamotest.Client(t), table); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	out, err := run(t, "admin", "--local", "--endpoint", dynamotest.Endpoint(t), "--table", table,
+		"pool", "set", "local", "--max-sessions", "3", "--groupwise-host", "127.0.0.1")
+	if err != nil || !strings.Contains(out, `"maxSessions": 3`) {
+		t.Fatalf("admin --local --endpoint: %q, %v", out, err)
 	}
 }

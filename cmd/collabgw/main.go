@@ -51,11 +51,13 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newLocalCmd(),
 		newBuildCmd(),
+		newImageCmd(),
 		newInvokeCmd(),
 		newAdminCmd(),
 		newDeviceCmd(),
 		newGWSimCmd(),
 		newKeysCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

@@ -1,13 +1,17 @@
 package devproto
 
+import "github.com/flynn/noise"
+
 // Test hooks: they let the external tests build frames the encoder refuses
 // to build, which is exactly what a hostile or buggy peer sends.
 
 // Prologue is the Noise prologue, for tests that run a raw handshake.
 var Prologue = prologue
 
-// CipherSuite is the Noise cipher suite, for the same tests.
-var CipherSuite = cipherSuite
+// CipherSuite is the Noise cipher suite with flynn/noise's own X25519, for
+// the same tests: a raw handshake made with it is an independent check of
+// the package's faster X25519 (dh.go).
+var CipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2b)
 
 // SealRawForTest seals plain (a payload: flags, secret section, body) as a
 // DATA frame from t's role, bypassing every check of the encoder.

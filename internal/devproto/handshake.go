@@ -2,6 +2,7 @@ package devproto
 
 import (
 	"context"
+	"crypto/ecdh"
 	"fmt"
 	"time"
 
@@ -9,9 +10,6 @@ import (
 
 	"github.com/collabgw/collabgw/internal/status"
 )
-
-// cipherSuite is Noise_IK_25519_ChaChaPoly_BLAKE2b.
-var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2b)
 
 // prologue binds the protocol name and version into the handshake hash: a
 // HELLO made for another protocol or version cannot be read as this one,
@@ -41,6 +39,7 @@ func dhKey(p PrivateKey) (noise.DHKey, error) {
 // start any number of handshakes concurrently.
 type Initiator struct {
 	static  noise.DHKey
+	key     *ecdh.PrivateKey // static, as handshakeDH uses it
 	gateway PublicKey
 	o       options
 }
@@ -60,7 +59,11 @@ func NewInitiator(device PrivateKey, gateway PublicKey, opts ...Option) (*Initia
 	if err != nil {
 		return nil, err
 	}
-	return &Initiator{static: static, gateway: gateway, o: o}, nil
+	key, err := ecdhKey(device)
+	if err != nil {
+		return nil, err
+	}
+	return &Initiator{static: static, key: key, gateway: gateway, o: o}, nil
 }
 
 // PendingHello is a device's handshake waiting for the gateway's answer.
@@ -73,7 +76,7 @@ type PendingHello struct {
 // HELLO frame to send.
 func (i *Initiator) Hello(req Request) ([]byte, *PendingHello, error) {
 	hs, err := noise.NewHandshakeState(noise.Config{
-		CipherSuite:   cipherSuite,
+		CipherSuite:   newCipherSuite(i.key, i.static.Private),
 		Random:        i.o.rng,
 		Pattern:       noise.HandshakeIK,
 		Initiator:     true,
@@ -147,8 +150,10 @@ func (p *PendingHello) Finish(frame []byte) (*ServerStatus, *Transport, error) {
 // serve any number of handshakes concurrently.
 type Responder struct {
 	// statics are the gateway keys a HELLO may be made for: the current
-	// one, then during a key rotation the next one (WithNextKey).
+	// one, then during a key rotation the next one (WithNextKey); keys
+	// are the same, as handshakeDH uses them.
 	statics  []noise.DHKey
+	keys     []*ecdh.PrivateKey
 	verifier DeviceVerifier
 	o        options
 }
@@ -168,7 +173,11 @@ func NewResponder(gateway PrivateKey, verifier DeviceVerifier, opts ...Option) (
 	if err != nil {
 		return nil, err
 	}
-	r := &Responder{statics: []noise.DHKey{static}, verifier: verifier, o: o}
+	key, err := ecdhKey(gateway)
+	if err != nil {
+		return nil, err
+	}
+	r := &Responder{statics: []noise.DHKey{static}, keys: []*ecdh.PrivateKey{key}, verifier: verifier, o: o}
 	if o.next != nil {
 		next, err := dhKey(*o.next)
 		if err != nil {
@@ -177,7 +186,11 @@ func NewResponder(gateway PrivateKey, verifier DeviceVerifier, opts ...Option) (
 		if string(next.Public) == string(static.Public) {
 			return nil, fmt.Errorf("%w: the next key is the current key", ErrInvalidKey)
 		}
-		r.statics = append(r.statics, next)
+		nextKey, err := ecdhKey(*o.next)
+		if err != nil {
+			return nil, fmt.Errorf("next key: %w", err)
+		}
+		r.statics, r.keys = append(r.statics, next), append(r.keys, nextKey)
 	}
 	return r, nil
 }
@@ -229,7 +242,7 @@ func (r *Responder) ReadHello(frame []byte) (*Hello, error) {
 	)
 	for i, static := range r.statics {
 		if hs, err = noise.NewHandshakeState(noise.Config{
-			CipherSuite:   cipherSuite,
+			CipherSuite:   newCipherSuite(r.keys[i], static.Private),
 			Random:        r.o.rng,
 			Pattern:       noise.HandshakeIK,
 			Prologue:      prologue,

@@ -203,6 +203,7 @@ func (s *Server) collectMetrics(rec *metrics.Recorder) {
 	prev := s.met.last
 	s.met.last = cur
 	s.met.mu.Unlock()
+	s.logDrops(cur, prev)
 	for c, reason := range rejectReasons {
 		if n := cur.Events[counterNames[c]] - prev.Events[counterNames[c]]; n > 0 {
 			rec.Add(metrics.DeviceFramesRejected, float64(n), metrics.Reason(reason))

@@ -2,7 +2,10 @@ package edge
 
 import (
 	"bytes"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net"
 	"testing"
 
 	"github.com/collabgw/collabgw/internal/devproto"
@@ -64,6 +67,41 @@ func TestEdgeMetricsAreCatalogEMFWithoutSecrets(t *testing.T) {
 		metricstest.Secret{Name: "gateway key", Value: gwKey[:]},
 		metricstest.Secret{Name: "device key", Value: devKey[:]},
 	)
+}
+
+// TestDropsAreSummarisedAtInfo sends HELLOs that do not authenticate: each
+// is a debug line only, and the next metrics flush logs one info line with
+// the count by reason.
+func TestDropsAreSummarisedAtInfo(t *testing.T) {
+	var out, logs metricstest.SyncBuffer
+	rec, err := metrics.New(&out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	e := newTestEdge(t, nil, WithMetrics(rec), WithLogger(log))
+	for range 3 {
+		conn, err := net.Dial("tcp", e.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = conn.Write(bytes.Repeat([]byte{0xff}, 64))
+		_, _ = io.Copy(io.Discard, conn) // until the edge closes it
+		conn.Close()
+	}
+	if err := e.shutdown(); err != nil { // the final flush
+		t.Fatal(err)
+	}
+	var summary map[string]any
+	for line := range bytes.Lines(logs.Bytes()) {
+		var m map[string]any
+		if json.Unmarshal(line, &m) == nil && m["msg"] == "drops counted in the last minute" {
+			summary = m
+		}
+	}
+	if summary == nil || summary["level"] != "INFO" || summary["handshake"] != 3.0 {
+		t.Fatalf("summary %v, want an info line with handshake=3; log:\n%s", summary, logs.Bytes())
+	}
 }
 
 // TestRelayMetricsAreCatalogEMFWithoutSecrets resumes a device through a

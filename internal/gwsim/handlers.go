@@ -123,6 +123,7 @@ func (c *session) login(req gwproto.Request) bool {
 	if code != gwproto.ResultOK {
 		log.Info("login refused", "result", code)
 		c.respond(req, code)
+		c.observeLogin(id, code)
 		return false
 	}
 	for _, k := range kicked {
@@ -141,6 +142,7 @@ func (c *session) login(req gwproto.Request) bool {
 	// Result code and transaction id come first: Pidgin takes a first field
 	// that is an array for the user's own details.
 	c.respond(req, gwproto.ResultOK, fs...)
+	c.observeLogin(id, gwproto.ResultOK)
 	return true
 }
 

@@ -18,6 +18,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // ServerDN is the source of events the server itself sends (115): Pidgin
@@ -50,6 +52,8 @@ type Server struct {
 	confs    map[string][]string   // conference GUID prefix -> participant DNs
 	loggedIn int                   // logged-in sessions, for WithMaxConnections
 	requests map[string]int        // requests answered, by command (bounded by handledCommands)
+
+	observer atomic.Pointer[func(LoginTiming)] // ObserveLogins; nil: none
 
 	wg sync.WaitGroup // accept loop and connection goroutines
 }
@@ -151,6 +155,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 	defer s.wg.Done()
 	for {
 		c, err := ln.Accept()
+		accepted := time.Now()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -159,6 +164,7 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			return // listener closed
 		}
 		sess := newSession(s, c)
+		sess.accepted = accepted
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()

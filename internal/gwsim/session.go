@@ -19,6 +19,9 @@ type session struct {
 	raw  net.Conn
 	conn *tls.Conn
 	done chan struct{} // closed when the connection is closed
+	// accepted and handshaken time the connection's login for
+	// ObserveLogins; written before serve's loop, read only by it.
+	accepted, handshaken time.Time
 
 	// user, status, statusText and autoReply are guarded by srv.mu:
 	// other sessions read them when routing messages and status changes.
@@ -70,6 +73,7 @@ func (c *session) serve() {
 		log.Info("TLS handshake failed", "err", err)
 		return
 	}
+	c.handshaken = time.Now()
 	_ = c.raw.SetDeadline(time.Time{})
 	// Small buffer: Pidgin's requests arrive as many tiny records anyway.
 	br := bufio.NewReaderSize(c.conn, 1024)

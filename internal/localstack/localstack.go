@@ -3,8 +3,14 @@
 // collabgw table and a demo seed (a pool, users, device keys, a gateway
 // key), the GroupWise Messenger simulator (or an existing server), the
 // function binaries under the Lambda Runtime Interface Emulator behind a
-// local Lambda Invoke endpoint, the sweep on its schedule, and the edge when
-// one is plugged in. Close stops every part.
+// local Lambda Invoke endpoint, the sweep on its schedule, and fleets of
+// edges: the real edge binary, configured by environment variables only as
+// ECS configures it, N processes behind HAProxy (fleet.go). Close drains
+// the edges, then stops every other part.
+//
+// The stack's internal listeners (emulators, DynamoDB Local or an edge on a
+// free port, the edges' own ports) never take a port the caller configured
+// for another listener (ports.go).
 package localstack
 
 import (
@@ -18,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -73,19 +80,29 @@ type Config struct {
 	Lease, Heartbeat time.Duration
 	// SweepEvery is how often the sweep function runs (0: every minute).
 	SweepEvery time.Duration
-	// FunctionInstances is the number of emulators per function (0: 2).
+	// FunctionInstances bounds the emulators per function (0:
+	// lambdalocal.DefaultInstances, from GOMAXPROCS).
 	FunctionInstances int
-	// StartEdge, when set, starts the edge once everything else runs.
-	StartEdge func(ctx context.Context, s *Stack) (Edge, error)
-	Log       *slog.Logger
+	// FunctionQueue bounds the invokes of one function waiting for an
+	// emulator; more get 429 (0: lambdalocal.DefaultQueuePerInstance per
+	// instance).
+	FunctionQueue int
+	// Edges is the number of edge processes started with the stack (0:
+	// none; tests start fleets with StartFleet). With more than one,
+	// HAProxy balances them on EdgeAddr.
+	Edges int
+	// EdgeAddr is where devices connect (the balancer's, or a single
+	// edge's device port); HealthAddr is the first edge's health and
+	// /stats address, the next edges' on the following ports. Port 0:
+	// free ports.
+	EdgeAddr, HealthAddr string
+	// Balance is HAProxy's algorithm (BalanceRoundRobin by default).
+	Balance string
+	// EdgeEnv is added to every edge's environment.
+	EdgeEnv []string
+	Log     *slog.Logger
 	// FunctionOutput receives the functions' own log lines (nil: discard).
 	FunctionOutput io.Writer
-}
-
-// Edge is a running edge plugged into the stack.
-type Edge interface {
-	Addr() string
-	Close() error
 }
 
 // Stack is a running local stack.
@@ -104,14 +121,28 @@ type Stack struct {
 	Store        *admission.Store
 	Functions    *lambdalocal.Runtime
 	Simulator    *gwsim.Server
-	Edge         Edge
+	// Fleet is the stack's own edges (nil when Config.Edges is 0).
+	Fleet *Fleet
 
-	ddb       *ddblocal.Process
-	lambdaSrv *http.Server
-	stopSweep context.CancelFunc
-	sweepDone chan struct{}
-	failed    chan error // a part that died
-	closeOnce sync.Once
+	ports      *portPicker
+	gatewayKey string // the gateway's private key, as the edge's environment carries it
+	ddb        *ddblocal.Process
+	lambdaSrv  *http.Server
+	stopSweep  context.CancelFunc
+	sweepDone  chan struct{}
+	// stopSummary ends the periodic summary (summary.go).
+	stopSummary context.CancelFunc
+	summaryDone chan struct{}
+	failed      chan error // a part that died
+	closeOnce   sync.Once
+
+	edgeBuild    sync.Once
+	edgeBin      string
+	edgeBuildErr error
+
+	fleetsMu sync.Mutex // guards fleets and fleets started
+	fleets   []*Fleet
+	nFleets  int
 }
 
 // Start starts the stack. On error everything started is stopped.
@@ -125,12 +156,33 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 	}
-	s := &Stack{Config: cfg, failed: make(chan error, 8)}
+	if cfg.Edges < 0 || cfg.Edges > MaxEdges {
+		return nil, fmt.Errorf("localstack: %d edges, want 0–%d", cfg.Edges, MaxEdges)
+	}
+	ports, err := newPortPicker(configuredAddrs(cfg)...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stack{Config: cfg, ports: ports, failed: make(chan error, 8)}
 	if err := s.start(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// configuredAddrs are the listen addresses the caller chose, which no
+// internal listener may take: every edge's health port included.
+func configuredAddrs(cfg Config) []string {
+	addrs := []string{cfg.DynamoAddr, cfg.LambdaAddr, cfg.SimulatorAddr, cfg.EdgeAddr}
+	if host, port, err := net.SplitHostPort(cfg.HealthAddr); err == nil {
+		if n, err := strconv.Atoi(port); err == nil && n != 0 {
+			for i := range max(cfg.Edges, 1) {
+				addrs = append(addrs, net.JoinHostPort(host, strconv.Itoa(n+i)))
+			}
+		}
+	}
+	return addrs
 }
 
 func withDefaults(cfg Config) Config {
@@ -149,6 +201,15 @@ func withDefaults(cfg Config) Config {
 	if cfg.Lease == 0 {
 		cfg.Lease, cfg.Heartbeat = admission.DefaultLeaseDuration, admission.DefaultHeartbeatInterval
 	}
+	if cfg.LambdaAddr == "" {
+		cfg.LambdaAddr = DefaultLambdaAddr
+	}
+	if cfg.SimulatorAddr == "" {
+		cfg.SimulatorAddr = DefaultGroupWise
+	}
+	if cfg.EdgeAddr == "" {
+		cfg.EdgeAddr = DefaultEdgeAddr
+	}
 	return cfg
 }
 
@@ -160,11 +221,18 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 
 	// DynamoDB Local, the table and the store.
-	ddbCfg := ddblocal.Config{CacheDir: cfg.CacheDir, Addr: cfg.DynamoAddr, Log: logWriter{log, "dynamodb"}}
+	ddbAddr := cfg.DynamoAddr
+	if ddbAddr == "" || strings.HasSuffix(ddbAddr, ":0") {
+		var err error
+		if ddbAddr, err = s.ports.pick(); err != nil {
+			return err
+		}
+	}
+	ddbCfg := ddblocal.Config{CacheDir: cfg.CacheDir, Addr: ddbAddr, Log: logWriter{log, "dynamodb"}}
 	if !cfg.InMemory {
 		ddbCfg.DataDir = filepath.Join(cfg.DataDir, "dynamodb")
 	}
-	log.Info("starting DynamoDB Local", "addr", cfg.DynamoAddr, "in_memory", cfg.InMemory)
+	log.Info("starting DynamoDB Local", "addr", ddbAddr, "in_memory", cfg.InMemory)
 	ddb, err := ddblocal.Start(ctx, ddbCfg)
 	if err != nil {
 		return err
@@ -198,6 +266,11 @@ func (s *Stack) start(ctx context.Context) error {
 	if s.Config.Pool, err = s.seed(ctx, pool); err != nil {
 		return err
 	}
+	key, err := os.ReadFile(s.GatewayKeyFile)
+	if err != nil {
+		return fmt.Errorf("localstack: gateway key: %w", err)
+	}
+	s.gatewayKey = strings.TrimSpace(string(key))
 
 	// Functions behind the local Invoke endpoint, and the sweep schedule.
 	if err := s.startFunctions(ctx); err != nil {
@@ -205,18 +278,25 @@ func (s *Stack) start(ctx context.Context) error {
 	}
 	s.startSweep()
 
-	if cfg.StartEdge != nil {
-		if s.Edge, err = cfg.StartEdge(ctx, s); err != nil {
-			return fmt.Errorf("localstack: start edge: %w", err)
+	if cfg.Edges > 0 {
+		s.Fleet, err = s.StartFleet(ctx, FleetConfig{
+			Edges: cfg.Edges, Addr: cfg.EdgeAddr, HealthAddr: cfg.HealthAddr, Balance: cfg.Balance, Restart: true,
+		})
+		if err != nil {
+			return err
 		}
 	}
+	s.startSummary()
 	return nil
 }
 
 func (s *Stack) startSimulator(ctx context.Context, pool *admission.PoolConfig) error {
 	addr := s.Config.SimulatorAddr
-	if addr == "" {
-		addr = DefaultGroupWise
+	if strings.HasSuffix(addr, ":0") {
+		var err error
+		if addr, err = s.ports.pick(); err != nil {
+			return err
+		}
 	}
 	sim, err := gwsim.New(gwsim.WithDemoUsers(max(s.Config.DemoUsers, 1)), gwsim.WithLogger(s.Config.Log.With("from", "gwsim")))
 	if err != nil {
@@ -264,16 +344,32 @@ func (s *Stack) startFunctions(ctx context.Context) error {
 	env := s.FunctionEnv()
 	var fns []lambdalocal.Function
 	for _, b := range bins {
-		fns = append(fns, lambdalocal.Function{Name: b.Function, Bootstrap: b.Path, Env: env, Instances: cfg.FunctionInstances})
+		fn := lambdalocal.Function{Name: b.Function, Bootstrap: b.Path, Env: env}
+		if b.Function == manifest.FunctionSweep {
+			fn.Instances = 1 // scheduled once a minute: one emulator is plenty
+		}
+		fns = append(fns, fn)
 	}
-	rt, err := lambdalocal.Start(ctx, lambdalocal.Config{Emulator: emulator, Functions: fns, Log: cfg.Log, Output: cfg.FunctionOutput})
+	opts := []lambdalocal.Option{lambdalocal.WithLogger(cfg.Log), lambdalocal.WithAddrPicker(s.ports.pick)}
+	if cfg.FunctionOutput != nil {
+		opts = append(opts, lambdalocal.WithOutput(cfg.FunctionOutput))
+	}
+	if cfg.FunctionInstances > 0 {
+		opts = append(opts, lambdalocal.WithInstances(cfg.FunctionInstances))
+	}
+	if cfg.FunctionQueue > 0 {
+		opts = append(opts, lambdalocal.WithQueue(cfg.FunctionQueue))
+	}
+	rt, err := lambdalocal.Start(ctx, emulator, fns, opts...)
 	if err != nil {
 		return err
 	}
 	s.Functions = rt
 	addr := cfg.LambdaAddr
-	if addr == "" {
-		addr = DefaultLambdaAddr
+	if strings.HasSuffix(addr, ":0") {
+		if addr, err = s.ports.pick(); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -283,7 +379,7 @@ func (s *Stack) startFunctions(ctx context.Context) error {
 	s.lambdaSrv = &http.Server{Handler: rt.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := s.lambdaSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.failed <- fmt.Errorf("localstack: Lambda endpoint: %w", err)
+			s.fail(fmt.Errorf("localstack: Lambda endpoint: %w", err))
 		}
 	}()
 	return nil
@@ -360,19 +456,55 @@ func (s *Stack) Wait(ctx context.Context) error {
 func (s *Stack) watch(name string, exited <-chan struct{}, why func() error) {
 	go func() {
 		<-exited
-		s.failed <- fmt.Errorf("localstack: %s exited: %w", name, errors.Join(why(), errors.New("see its log lines")))
+		s.fail(fmt.Errorf("localstack: %s exited: %w", name, errors.Join(why(), errors.New("see its log lines"))))
 	}()
 }
 
-// Close stops every part, the edge first so it can release its sessions.
+// fail reports a part that died to Wait (the first few; Wait needs one).
+func (s *Stack) fail(err error) {
+	select {
+	case s.failed <- err:
+	default:
+	}
+}
+
+func (s *Stack) addFleet(f *Fleet) {
+	s.fleetsMu.Lock()
+	defer s.fleetsMu.Unlock()
+	s.fleets = append(s.fleets, f)
+}
+
+// fleetSeq numbers the fleets' generated files.
+func (s *Stack) fleetSeq() int {
+	s.fleetsMu.Lock()
+	defer s.fleetsMu.Unlock()
+	s.nFleets++
+	return s.nFleets
+}
+
+// Close drains every edge of every fleet (they release their sessions
+// through the functions), then stops the other parts.
 func (s *Stack) Close() {
 	s.closeOnce.Do(func() {
 		log := s.Config.Log
-		if s.Edge != nil {
-			log.Info("stopping the edge")
-			if err := s.Edge.Close(); err != nil {
-				log.Warn("edge stop", "err", err)
-			}
+		s.fleetsMu.Lock()
+		fleets := s.fleets
+		s.fleetsMu.Unlock()
+		if len(fleets) > 0 {
+			log.Info("draining the edges")
+		}
+		var wg sync.WaitGroup
+		for _, f := range fleets {
+			wg.Go(func() {
+				if err := f.Close(); err != nil {
+					log.Warn("edge stop", "err", err)
+				}
+			})
+		}
+		wg.Wait()
+		if s.stopSummary != nil {
+			s.stopSummary()
+			<-s.summaryDone
 		}
 		if s.stopSweep != nil {
 			s.stopSweep()

@@ -35,7 +35,7 @@ func TestAcceptedAndIMsBothWays(t *testing.T) {
 		edge func(t *testing.T) *edgeProc
 	}{
 		{"edge process", 1, func(t *testing.T) *edgeProc { return startEdge(t) }},
-		{"in-process edge of the local stack", 8, func(*testing.T) *edgeProc { return &edgeProc{addr: stack.Edge.Addr()} }},
+		{"the local stack's own edge", 8, func(*testing.T) *edgeProc { return &edgeProc{addr: stack.Fleet.Addr()} }},
 	} {
 		t.Run(tt.name, func(t *testing.T) { acceptedAndIMs(t, tt.edge(t), tt.user) })
 	}
@@ -184,9 +184,7 @@ func TestKilledEdgeSlotsAreSwept(t *testing.T) {
 	if n := counter(t, "kill"); n != 5 {
 		t.Fatalf("counter %d, want 5", n)
 	}
-	if err := e.cmd.Process.Kill(); err != nil { // SIGKILL: no drain, no release
-		t.Fatal(err)
-	}
+	e.signal(syscall.SIGKILL) // no drain, no release
 	_ = e.wait(5 * time.Second)
 	time.Sleep(lease + 500*time.Millisecond) // the leases expire unrenewed
 	if _, err := stack.Sweep(t.Context(), time.Now()); err != nil {
@@ -206,9 +204,7 @@ func TestSIGTERMDrains(t *testing.T) {
 	}
 	loggedIn := stack.Simulator.LoggedIn()
 	start := time.Now()
-	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	e.signal(syscall.SIGTERM)
 	for _, d := range devs {
 		got := d.receive(devproto.TypeServerStatus, 10*time.Second).(*devproto.ServerStatus)
 		if got.Code != status.ServerBusy || got.RetryAfter <= 0 {
@@ -264,13 +260,13 @@ func TestLoadGenerator(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rssHeld int
-	rssBefore := rss(t, e.cmd.Process.Pid)
+	rssBefore := rss(t, e.e.Pid())
 	rep, err := loadgen.Run(t.Context(), loadgen.Config{
 		Edge: e.addr, Gateway: gw, KeyDir: stack.DeviceKeyDir, First: 31, Users: 30, Concurrency: 8,
 		Password: "demo", Hold: 2 * time.Second, StatusEvery: 500 * time.Millisecond,
 		Held: func(context.Context, int) {
 			eventually(t, "30 sessions held", 5*time.Second, func() bool { return counter(t, "load") == 30 })
-			rssHeld = rss(t, e.cmd.Process.Pid)
+			rssHeld = rss(t, e.e.Pid())
 		},
 	})
 	if err != nil {

@@ -1,19 +1,13 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,7 +17,6 @@ import (
 	"github.com/collabgw/collabgw/internal/demo"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
-	"github.com/collabgw/collabgw/internal/edge/edgelocal"
 	"github.com/collabgw/collabgw/internal/gwclient"
 	"github.com/collabgw/collabgw/internal/gwproto"
 	"github.com/collabgw/collabgw/internal/gwsim"
@@ -43,7 +36,7 @@ const (
 
 var (
 	stack  *localstack.Stack
-	binDir string // the edge and collabgw binaries
+	binDir string // the collabgw binary (the stack builds the edge)
 )
 
 func TestMain(m *testing.M) {
@@ -79,9 +72,9 @@ func runMain(m *testing.M) int {
 		LambdaAddr: "127.0.0.1:0", SimulatorAddr: "127.0.0.1:0", // DynamoDB Local: a free port
 		Pool:      admission.PoolConfig{Name: localstack.DefaultPool},
 		DemoUsers: demoUsers, Lease: lease, Heartbeat: heartbeat, SweepEvery: time.Hour,
-		// An in-process edge as `make run` has; most tests run the
-		// binary instead, as a process they can kill.
-		StartEdge: edgelocal.Starter("127.0.0.1:0", nil),
+		// The stack's own edge, as `make run` has; most tests start their
+		// own, as processes they can kill.
+		Edges: 1, EdgeAddr: "127.0.0.1:0",
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: local stack:", err)
@@ -96,7 +89,7 @@ func buildBinaries(ctx context.Context, out string) error {
 	if err != nil {
 		return err
 	}
-	for _, pkg := range []string{"./edge", "./cmd/collabgw"} {
+	for _, pkg := range []string{"./cmd/collabgw"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", out+"/", pkg)
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {
@@ -140,122 +133,54 @@ func live(t *testing.T, pool string) int {
 	return len(ss)
 }
 
-// edgeProc is the edge binary running against the stack.
+// edgeProc is the edge binary running against the stack, through the
+// local stack's fleet API (the same wiring as `make run`).
 type edgeProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	addr   string
-	health string
-	log    *lockedBuffer
-	exited chan error
+	t    *testing.T
+	e    *localstack.Edge
+	addr string
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startEdge runs the edge binary with the manifest's environment pointed
-// at the stack, and waits until its health endpoint answers.
+// startEdge runs one edge process with the manifest's environment pointed
+// at the stack (extraEnv added), and waits until it is healthy.
 func startEdge(t *testing.T, extraEnv ...string) *edgeProc {
 	t.Helper()
-	key, err := os.ReadFile(stack.GatewayKeyFile)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	f, err := stack.StartFleet(ctx, localstack.FleetConfig{
+		Edges: 1, Env: append([]string{manifest.EnvDrainSeconds + "=10"}, extraEnv...),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &edgeProc{t: t, addr: freeAddr(t), health: freeAddr(t), log: &lockedBuffer{}, exited: make(chan error, 1)}
-	e.cmd = exec.Command(filepath.Join(binDir, "edge"))
-	e.cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(),
-		manifest.EnvListenAddr + "=" + e.addr,
-		manifest.EnvHealthAddr + "=" + e.health,
-		manifest.EnvAuthorizeFunction + "=" + manifest.FunctionAuthorize,
-		manifest.EnvReleaseFunction + "=" + manifest.FunctionRelease,
-		manifest.EnvGatewayKey + "=" + strings.TrimSpace(string(key)),
-		manifest.EnvTable + "=" + stack.Config.Table,
-		manifest.EnvLeaseSeconds + "=" + strconv.Itoa(int(lease.Seconds())),
-		manifest.EnvHeartbeatSeconds + "=" + strconv.Itoa(int(heartbeat.Seconds())),
-		manifest.EnvDrainSeconds + "=10",
-		manifest.EnvAddrLoginRate + "=0",
-		"AWS_REGION=" + localstack.LocalRegion,
-		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
-		"AWS_ENDPOINT_URL_LAMBDA=" + stack.LambdaEndpoint,
-		"AWS_ENDPOINT_URL_DYNAMODB=" + stack.DynamoEndpoint,
-		"AWS_EC2_METADATA_DISABLED=true",
-	}, extraEnv...)
-	e.cmd.Stdout, e.cmd.Stderr = e.log, e.log
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { e.exited <- e.cmd.Wait() }()
+	e := &edgeProc{t: t, e: f.Edge(0), addr: f.Addr()}
 	t.Cleanup(func() {
-		if e.cmd.ProcessState == nil {
-			_ = e.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case err := <-e.exited:
-				if err != nil {
-					t.Logf("edge exit: %v", err)
-				}
-			case <-time.After(15 * time.Second):
-				_ = e.cmd.Process.Kill()
-			}
+		if err := f.Close(); err != nil {
+			t.Logf("edge stop: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("edge log:\n%s", e.log.String())
+			t.Logf("edge log:\n%s", e.e.Log())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + e.health + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return e
-			}
-		}
-		select {
-		case err := <-e.exited:
-			t.Fatalf("edge exited at start: %v\n%s", err, e.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("edge not healthy: %v\n%s", err, e.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	return e
+}
+
+// signal sends sig to the edge process.
+func (e *edgeProc) signal(sig syscall.Signal) {
+	e.t.Helper()
+	if err := e.e.Signal(sig); err != nil {
+		e.t.Fatal(err)
 	}
 }
 
-// wait waits for the process to exit, within d.
+// wait waits for the process to exit, within d, and returns its exit error.
 func (e *edgeProc) wait(d time.Duration) error {
-	select {
-	case err := <-e.exited:
-		e.exited <- err
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if err := e.e.Wait(ctx); err != nil {
 		return err
-	case <-time.After(d):
-		return errors.New("edge did not exit in time")
 	}
+	return e.e.ExitErr()
 }
 
 // device is a demo device (number i) logging in as its demo user.

@@ -118,6 +118,13 @@ type Config struct {
 	Clock Clock
 	// Progress, when set, is called after each login with the count done.
 	Progress func(done int)
+	// Observe, when set, is called after each login with its device's
+	// user, status name (StatusError when none came) and latency, so a
+	// caller can pair a login with what other parts measured of it
+	// (`collabgw bench` subtracts the GroupWise simulator's own time). It
+	// runs on the login's goroutine: it must be quick and safe for
+	// concurrent use.
+	Observe func(user, status string, latency time.Duration)
 	// Held, when set, is called once every login finished and the
 	// accepted sessions are held (a memory probe goes here).
 	Held func(ctx context.Context, held int)
@@ -246,7 +253,7 @@ func (r *run) loginOne(ctx context.Context, n int, from time.Time) {
 	c := r.clients[n]
 	conn, err := r.cfg.Dialer.DialContext(ctx, "tcp", r.cfg.Edge)
 	if err != nil {
-		r.record(StatusError, 0, nil, fmt.Errorf("dial %s: %w", r.cfg.Edge, err))
+		r.record(r.cfg.UserID(i), StatusError, 0, nil, fmt.Errorf("dial %s: %w", r.cfg.Edge, err))
 		return
 	}
 	s, err := c.Login(ctx, conn, devproto.Login{
@@ -257,15 +264,18 @@ func (r *run) loginOne(ctx context.Context, n int, from time.Time) {
 	var rej *devconn.RejectedError
 	switch {
 	case errors.As(err, &rej):
-		r.record(rej.Status.Code.String(), lat, nil, nil)
+		r.record(r.cfg.UserID(i), rej.Status.Code.String(), lat, nil, nil)
 	case err != nil:
-		r.record(StatusError, 0, nil, err)
+		r.record(r.cfg.UserID(i), StatusError, 0, nil, err)
 	default:
-		r.record(status.Accepted.String(), lat, s, nil)
+		r.record(r.cfg.UserID(i), status.Accepted.String(), lat, s, nil)
 	}
 }
 
-func (r *run) record(name string, lat time.Duration, s *devconn.Session, err error) {
+func (r *run) record(user, name string, lat time.Duration, s *devconn.Session, err error) {
+	if r.cfg.Observe != nil {
+		r.cfg.Observe(user, name, lat)
+	}
 	r.mu.Lock()
 	r.statuses[name]++
 	if name != StatusError {

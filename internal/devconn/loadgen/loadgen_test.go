@@ -249,3 +249,45 @@ func TestPercentile(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveSeesEveryLogin: Observe is called once per login with its
+// user, its status and the latency the report's percentiles are made of.
+func TestObserveSeesEveryLogin(t *testing.T) {
+	const users = 12
+	edge, dir, gw := newFakeEdge(t, users)
+	close(edge.release)
+	clock := fakeClock{clocktest.New()}
+	var mu sync.Mutex
+	seen := map[string]time.Duration{}
+	rep := wait(t, start(t, Config{
+		Edge: "edge", Gateway: gw, KeyDir: dir, Users: users, Password: "p",
+		Rate: 100, Dialer: edge, Clock: clock,
+		Observe: func(user, st string, lat time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			if st != status.Accepted.String() {
+				t.Errorf("%s: status %s", user, st)
+			}
+			if _, dup := seen[user]; dup {
+				t.Errorf("%s observed twice", user)
+			}
+			seen[user] = lat
+		},
+	}))
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != users || rep.Statuses[status.Accepted.String()] != users {
+		t.Fatalf("observed %d logins, report %+v", len(seen), rep)
+	}
+	var maxLat time.Duration
+	for i := 1; i <= users; i++ {
+		lat, ok := seen[demo.UserID(i)]
+		if !ok {
+			t.Fatalf("%s not observed", demo.UserID(i))
+		}
+		maxLat = max(maxLat, lat)
+	}
+	if ms(maxLat) != rep.MaxMs {
+		t.Fatalf("largest observed latency %v, report max %v ms", maxLat, rep.MaxMs)
+	}
+}
