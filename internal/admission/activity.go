@@ -88,20 +88,20 @@ func (s *Store) SetActivity(ctx context.Context, owner string, ref SessionRef, a
 	if err := a.validate(); err != nil {
 		return err
 	}
-	update := expression.Set(expression.Name("cov"), expression.Value(string(a.Coverage))).
-		Set(expression.Name("lastStatus"), expression.Value(a.LastStatus.UnixMilli())).
-		Set(expression.Name("aseq"), expression.Value(a.Seq)).
-		Add(expression.Name("ver"), expression.Value(1))
+	update := expression.Set(expression.Name(attrCoverage), expression.Value(string(a.Coverage))).
+		Set(expression.Name(attrLastStatus), expression.Value(a.LastStatus.UnixMilli())).
+		Set(expression.Name(attrActivitySeq), expression.Value(a.Seq)).
+		Add(expression.Name(attrVersion), expression.Value(1))
 	if !a.CoverageSince.IsZero() {
-		update = update.Set(expression.Name("covSince"), expression.Value(a.CoverageSince.UnixMilli()))
+		update = update.Set(expression.Name(attrCoverageSince), expression.Value(a.CoverageSince.UnixMilli()))
 	}
 	if act := activityKey(a); act != nil {
 		update = update.Set(expression.Name(attrActivity), expression.Value(*act))
 	} else {
 		update = update.Remove(expression.Name(attrActivity))
 	}
-	fresh := expression.AttributeNotExists(expression.Name("aseq")).
-		Or(expression.Name("aseq").LessThan(expression.Value(a.Seq)))
+	fresh := expression.AttributeNotExists(expression.Name(attrActivitySeq)).
+		Or(expression.Name(attrActivitySeq).LessThan(expression.Value(a.Seq)))
 	err := s.updateOwned(ctx, "set activity", owner, ref, update, &fresh)
 	if !errors.Is(err, errStale) {
 		return err
@@ -124,7 +124,7 @@ func (s *Store) SetConnectivity(ctx context.Context, owner string, ref SessionRe
 	if err := ref.validate(); err != nil {
 		return err
 	}
-	update := expression.Set(expression.Name("conn"), expression.Value(connectivityItem(c)))
+	update := expression.Set(expression.Name(attrConnectivity), expression.Value(connectivityItem(c)))
 	err := s.updateOwned(ctx, "set connectivity", owner, ref, update, nil)
 	if errors.Is(err, errStale) {
 		return fmt.Errorf("%w: %s", ErrSessionGone, ref)
@@ -141,7 +141,7 @@ func (s *Store) updateOwned(ctx context.Context, op, owner string, ref SessionRe
 	if err := validName(owner); err != nil {
 		return fmt.Errorf("%w: owner %w", ErrInvalidRequest, err)
 	}
-	cond := expression.Name("sid").Equal(expression.Value(ref.ID)).
+	cond := expression.Name(attrSessionID).Equal(expression.Value(ref.ID)).
 		And(expression.Name(attrOwner).Equal(expression.Value(owner)))
 	if extra != nil {
 		cond = cond.And(*extra)

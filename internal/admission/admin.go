@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/ecdh"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // PutPool validates and stores a pool configuration, creating the pool's
@@ -19,20 +21,8 @@ func (s *Store) PutPool(ctx context.Context, c PoolConfig) (PoolConfig, error) {
 	if err != nil {
 		return c, err
 	}
-	item := configItem{
-		key:               configKey(c.Name),
-		Pool:              c.Name,
-		MaxSessions:       c.MaxSessions,
-		IdleTimeoutMs:     c.IdleTimeout.Milliseconds(),
-		InactivityMs:      c.InactivityTimeout.Milliseconds(),
-		ProtocolLimit:     c.ProtocolLimit,
-		GroupWiseHost:     c.GroupWise.Host,
-		GroupWisePort:     c.GroupWise.Port,
-		GroupWiseCARef:    c.GroupWise.CARef,
-		GroupWisePinSHA:   c.GroupWise.PinSHA256,
-		UpdatedUnixMillis: s.now().UnixMilli(),
-	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: mustMarshal(item)}); err != nil {
+	config, counter := poolItems(c, s.now())
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(s.table), Item: config}); err != nil {
 		return c, unavailable("put pool", err)
 	}
 	s.pools.forget(c.Name)
@@ -44,7 +34,7 @@ func (s *Store) PutPool(ctx context.Context, c PoolConfig) (PoolConfig, error) {
 	}
 	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                 aws.String(s.table),
-		Item:                      mustMarshal(counterItem{key: counterKey(c.Name)}),
+		Item:                      counter,
 		ConditionExpression:       expr.Condition(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
@@ -53,6 +43,37 @@ func (s *Store) PutPool(ctx context.Context, c PoolConfig) (PoolConfig, error) {
 		return c, unavailable("create counter", err)
 	}
 	return c, nil
+}
+
+// PoolItems returns the two items PutPool writes for c, normalized, at
+// updated: the configuration and the pool's counter as it starts. The
+// Terraform pool module writes the same items (infra/modules/pool), and
+// infra/infratest compares the two for a table of configurations.
+func PoolItems(c PoolConfig, updated time.Time) (config, counter map[string]types.AttributeValue, err error) {
+	c, err = c.Normalized()
+	if err != nil {
+		return nil, nil, err
+	}
+	config, counter = poolItems(c, updated)
+	return config, counter, nil
+}
+
+// poolItems builds the items of a normalized configuration.
+func poolItems(c PoolConfig, updated time.Time) (config, counter map[string]types.AttributeValue) {
+	item := configItem{
+		key:               configKey(c.Name),
+		Pool:              c.Name,
+		MaxSessions:       c.MaxSessions,
+		IdleTimeoutMs:     c.IdleTimeout.Milliseconds(),
+		InactivityMs:      c.InactivityTimeout.Milliseconds(),
+		ProtocolLimit:     c.ProtocolLimit,
+		GroupWiseHost:     c.GroupWise.Host,
+		GroupWisePort:     c.GroupWise.Port,
+		GroupWiseCARef:    c.GroupWise.CARef,
+		GroupWisePinSHA:   c.GroupWise.PinSHA256,
+		UpdatedUnixMillis: updated.UnixMilli(),
+	}
+	return mustMarshal(item), mustMarshal(counterItem{key: counterKey(c.Name)})
 }
 
 // GetPool returns a pool's configuration, or ErrUnknownPool.
@@ -113,7 +134,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
 // SetPermitted permits or forbids an existing user to use the client.
 // Forbidding does not end live sessions; the next login is refused.
 func (s *Store) SetPermitted(ctx context.Context, id string, permitted bool) error {
-	update := expression.Set(expression.Name("permitted"), expression.Value(permitted))
+	update := expression.Set(expression.Name(attrPermitted), expression.Value(permitted))
 	cond := expression.AttributeExists(expression.Name(attrPK))
 	return s.updateExisting(ctx, "set permitted", userKey(id), update, cond, fmt.Errorf("%w: user %q", ErrNotFound, id))
 }
@@ -131,11 +152,11 @@ func (s *Store) RegisterDevice(ctx context.Context, d Device) error {
 	if _, err := ecdh.X25519().NewPublicKey(d.PublicKey); err != nil {
 		return fmt.Errorf("%w: device public key must be a 32-byte X25519 key", ErrInvalidRequest)
 	}
-	update := expression.Set(expression.Name("device"), expression.Value(d.ID)).
-		Set(expression.Name("user"), expression.Value(d.UserID)).
-		Set(expression.Name("publicKey"), expression.Value(d.PublicKey)).
-		Set(expression.Name("active"), expression.Value(true)).
-		Set(expression.Name("lastLogin"), expression.IfNotExists(expression.Name("lastLogin"), expression.Value(0)))
+	update := expression.Set(expression.Name(attrDevice), expression.Value(d.ID)).
+		Set(expression.Name(attrUser), expression.Value(d.UserID)).
+		Set(expression.Name(attrPublicKey), expression.Value(d.PublicKey)).
+		Set(expression.Name(attrActive), expression.Value(true)).
+		Set(expression.Name(attrLastLogin), expression.IfNotExists(expression.Name(attrLastLogin), expression.Value(0)))
 	expr, err := expression.NewBuilder().WithUpdate(update).Build()
 	if err != nil {
 		return fmt.Errorf("admission: build device update: %w", err)
@@ -168,7 +189,7 @@ func (s *Store) GetDevice(ctx context.Context, id string) (Device, error) {
 // RevokeDevice marks a device revoked and ends its live session, if any;
 // the edge holding that session learns it at its next heartbeat.
 func (s *Store) RevokeDevice(ctx context.Context, id string) error {
-	update := expression.Set(expression.Name("active"), expression.Value(false))
+	update := expression.Set(expression.Name(attrActive), expression.Value(false))
 	cond := expression.AttributeExists(expression.Name(attrPK))
 	if err := s.updateExisting(ctx, "revoke device", deviceKey(id), update, cond, fmt.Errorf("%w: device %q", ErrNotFound, id)); err != nil {
 		return err
@@ -220,7 +241,7 @@ func (s *Store) Counter(ctx context.Context, pool string) (int, error) {
 func (s *Store) poolSessions(ctx context.Context, pool string, attrs ...string) ([]sessionItem, error) {
 	var out []sessionItem
 	if len(attrs) > 0 {
-		attrs = append(attrs, "sid", "device", attrPool)
+		attrs = append(attrs, attrSessionID, attrDevice, attrPool)
 	}
 	for shard := range sessionShards {
 		keyCond := expression.Key(attrPK).Equal(expression.Value(sessionShardPK(pool, shard)))

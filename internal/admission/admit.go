@@ -79,12 +79,13 @@ type Decision struct {
 	Ended []Ended `json:"ended,omitempty"`
 }
 
-// Admit decides a login, in the order of design §1: the device must be
-// active, hold the registered key and be bound to the user, and its clock
-// within the skew window; the user must be permitted (so a refused user
-// never evicts anyone); then the pool's limits apply, evicting sessions of
-// dead edge tasks and, when an idle timeout is set, idle sessions at the
-// maximum. Admission itself is one transaction.
+// Admit decides a login in the gateway's fixed order (README, "The
+// flow", step 3): the device must be active, hold the registered key and
+// be bound to the user, and its clock within the skew window; then the
+// user must be permitted — before any eviction, so a refused user never
+// pushes anyone out; only then do the pool's limits apply, evicting
+// sessions of dead edge tasks and, when an idle timeout is set, idle
+// sessions at the maximum. Admission itself is one transaction.
 //
 // Below the maximum a login costs one read (device and user in one
 // consistent BatchGetItem; the pool's configuration comes from a cache of
@@ -319,7 +320,7 @@ func (s *Store) admitItems(l Login, pool PoolConfig, dev deviceItem, sess sessio
 	putCond := expression.AttributeNotExists(expression.Name(attrPK))
 	if old != nil && old.Pool == pool.Name {
 		// Same slot: overwrite the old session, the count does not change.
-		putCond = expression.Name("sid").Equal(expression.Value(old.ID))
+		putCond = expression.Name(attrSessionID).Equal(expression.Value(old.ID))
 		items = append(items, counterUpdate(s.table, pool.Name, 0, nil))
 	} else {
 		limit := pool.limit()
@@ -337,20 +338,20 @@ func (s *Store) admitItems(l Login, pool PoolConfig, dev deviceItem, sess sessio
 		ExpressionAttributeValues: put.Values(),
 	}})
 
-	devCond := expression.Name("active").Equal(expression.Value(true)).
-		And(expression.Name("publicKey").Equal(expression.Value(l.DevicePublicKey))).
-		And(expression.Name("user").Equal(expression.Value(l.UserID))).
-		And(expression.Name("lastLogin").LessThan(expression.Value(l.DeviceTime.UnixNano())))
+	devCond := expression.Name(attrActive).Equal(expression.Value(true)).
+		And(expression.Name(attrPublicKey).Equal(expression.Value(l.DevicePublicKey))).
+		And(expression.Name(attrUser).Equal(expression.Value(l.UserID))).
+		And(expression.Name(attrLastLogin).LessThan(expression.Value(l.DeviceTime.UnixNano())))
 	if dev.SessionID == "" {
-		devCond = devCond.And(expression.AttributeNotExists(expression.Name("sessionId")))
+		devCond = devCond.And(expression.AttributeNotExists(expression.Name(attrSessionRef)))
 	} else {
-		devCond = devCond.And(expression.Name("sessionId").Equal(expression.Value(dev.SessionID)))
+		devCond = devCond.And(expression.Name(attrSessionRef).Equal(expression.Value(dev.SessionID)))
 	}
-	devUpd := expression.Set(expression.Name("lastLogin"), expression.Value(l.DeviceTime.UnixNano())).
-		Set(expression.Name("sessionPool"), expression.Value(pool.Name)).
-		Set(expression.Name("sessionId"), expression.Value(sess.ID)).
-		Set(expression.Name("sessionReq"), expression.Value(l.RequestID)).
-		Set(expression.Name("sessionOwner"), expression.Value(l.Owner))
+	devUpd := expression.Set(expression.Name(attrLastLogin), expression.Value(l.DeviceTime.UnixNano())).
+		Set(expression.Name(attrSessionPool), expression.Value(pool.Name)).
+		Set(expression.Name(attrSessionRef), expression.Value(sess.ID)).
+		Set(expression.Name(attrSessionReq), expression.Value(l.RequestID)).
+		Set(expression.Name(attrSessionOwner), expression.Value(l.Owner))
 	devExpr, err := expression.NewBuilder().WithUpdate(devUpd).WithCondition(devCond).Build()
 	if err != nil {
 		return nil, fmt.Errorf("admission: build device update: %w", err)
@@ -365,8 +366,8 @@ func (s *Store) admitItems(l Login, pool PoolConfig, dev deviceItem, sess sessio
 	}})
 
 	userExpr, err := expression.NewBuilder().WithCondition(
-		expression.Name("permitted").Equal(expression.Value(true)).
-			And(expression.Name("pool").Equal(expression.Value(pool.Name)))).Build()
+		expression.Name(attrPermitted).Equal(expression.Value(true)).
+			And(expression.Name(attrPool).Equal(expression.Value(pool.Name)))).Build()
 	if err != nil {
 		return nil, fmt.Errorf("admission: build user check: %w", err)
 	}

@@ -115,9 +115,9 @@ func (s *Store) endSession(ctx context.Context, ref SessionRef, rule endRule) (e
 
 func (s *Store) endItems(ref SessionRef, rule endRule) (endTxn, error) {
 	txn := endTxn{task: -1, device: -1}
-	cond := expression.Name("sid").Equal(expression.Value(ref.ID))
+	cond := expression.Name(attrSessionID).Equal(expression.Value(ref.ID))
 	if rule.version != 0 {
-		cond = cond.And(expression.Name("ver").Equal(expression.Value(rule.version)))
+		cond = cond.And(expression.Name(attrVersion).Equal(expression.Value(rule.version)))
 	}
 	if rule.owner != "" {
 		cond = cond.And(expression.Name(attrOwner).Equal(expression.Value(rule.owner)))
@@ -156,11 +156,11 @@ func (s *Store) endItems(ref SessionRef, rule endRule) (endTxn, error) {
 		}})
 	}
 	if rule.device {
-		upd := expression.Remove(expression.Name("sessionPool")).
-			Remove(expression.Name("sessionId")).
-			Remove(expression.Name("sessionReq")).
-			Remove(expression.Name("sessionOwner"))
-		dcond := expression.Name("sessionId").Equal(expression.Value(ref.ID))
+		upd := expression.Remove(expression.Name(attrSessionPool)).
+			Remove(expression.Name(attrSessionRef)).
+			Remove(expression.Name(attrSessionReq)).
+			Remove(expression.Name(attrSessionOwner))
+		dcond := expression.Name(attrSessionRef).Equal(expression.Value(ref.ID))
 		dev, err := expression.NewBuilder().WithUpdate(upd).WithCondition(dcond).Build()
 		if err != nil {
 			return txn, fmt.Errorf("admission: build device update: %w", err)
@@ -182,13 +182,13 @@ func (s *Store) endItems(ref SessionRef, rule endRule) (endTxn, error) {
 // sweep's recount is conditional on it). below, when set, is the count the
 // counter must be under before the change.
 func counterUpdate(table, pool string, delta int, below *int) types.TransactWriteItem {
-	upd := expression.Add(expression.Name("ver"), expression.Value(1))
+	upd := expression.Add(expression.Name(attrVersion), expression.Value(1))
 	if delta != 0 {
-		upd = upd.Add(expression.Name("live"), expression.Value(delta))
+		upd = upd.Add(expression.Name(attrLive), expression.Value(delta))
 	}
 	cond := expression.AttributeExists(expression.Name(attrPK))
 	if below != nil {
-		cond = cond.And(expression.Name("live").LessThan(expression.Value(*below)))
+		cond = cond.And(expression.Name(attrLive).LessThan(expression.Value(*below)))
 	}
 	expr, err := expression.NewBuilder().WithUpdate(upd).WithCondition(cond).Build()
 	if err != nil {

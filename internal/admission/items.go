@@ -31,9 +31,6 @@ import (
 // per login and per logout, and sessions there too would bring a pool at
 // 100 logins/s close to a partition's 1,000 WCU/s.
 const (
-	attrPK = manifest.AttrPartitionKey
-	attrSK = manifest.AttrSortKey
-
 	configPK      = "CONFIG"
 	poolPrefix    = "POOL#"
 	counterSK     = "#COUNTER"
@@ -55,11 +52,6 @@ const (
 	// base item, so a stale entry only fails its condition.
 	activityIndex = manifest.IndexActivity
 	ownerIndex    = manifest.IndexOwner
-	attrActivity  = manifest.AttrActivity
-	attrOwner     = manifest.AttrOwner
-	attrPool      = manifest.AttrPool
-	attrLease     = manifest.AttrLease
-	attrTTL       = manifest.AttrTTL
 
 	// outOfCoverageShift moves the activity of out-of-coverage sessions
 	// below every real time, so one range query on the activity index finds

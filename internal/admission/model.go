@@ -96,6 +96,9 @@ func (c PoolConfig) Normalized() (PoolConfig, error) {
 	case c.GroupWise.PinSHA256 != "" && !isHex(c.GroupWise.PinSHA256, 64):
 		return c, &ConfigError{"groupwise.pinSha256", "must be 64 hex digits"}
 	}
+	// One spelling of a pin, whoever wrote it (the admin CLI, authorize's
+	// reader, Terraform's lower()).
+	c.GroupWise.PinSHA256 = strings.ToLower(c.GroupWise.PinSHA256)
 	return c, nil
 }
 
@@ -176,8 +179,10 @@ type Session struct {
 	Connectivity Connectivity `json:"connectivity"`
 }
 
-// Connectivity is the "connectivity cache" of design §1: what the edge
-// needs to maintain the GroupWise side of a session.
+// Connectivity is the session's connectivity cache (README, "The flow",
+// step 5): the GroupWise connection facts the edge caches once the login
+// succeeded, so that the session can be maintained — resumed after a drop
+// in coverage, on any task — without a new GroupWise login.
 type Connectivity struct {
 	Host      string `json:"host,omitempty"`
 	Port      int    `json:"port,omitempty"`

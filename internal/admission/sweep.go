@@ -100,7 +100,7 @@ func (s *Store) sweepPool(ctx context.Context, pool PoolConfig, tasks map[string
 		case pool.InactivityTimeout > 0 && it.Activity != nil && it.LastStatus < cutoff:
 			// Only a silent or out-of-coverage session has an exact
 			// lastStatus in the store; an active one is not inactive.
-			c := expression.Name("lastStatus").LessThan(expression.Value(cutoff)).
+			c := expression.Name(attrLastStatus).LessThan(expression.Value(cutoff)).
 				And(expression.AttributeExists(expression.Name(attrActivity)))
 			due = append(due, expiry{it, endRule{reason: EndInactivity, version: it.Version, extra: &c, device: true}})
 		}
@@ -180,11 +180,11 @@ func (s *Store) recount(ctx context.Context, ps PoolSweep, owners map[string]boo
 		if found && ps.Drift == 0 {
 			return ps, nil
 		}
-		update := expression.Set(expression.Name("live"), expression.Value(len(sessions))).
-			Add(expression.Name("ver"), expression.Value(1))
+		update := expression.Set(expression.Name(attrLive), expression.Value(len(sessions))).
+			Add(expression.Name(attrVersion), expression.Value(1))
 		cond := expression.AttributeNotExists(expression.Name(attrPK))
 		if found {
-			cond = expression.Name("ver").Equal(expression.Value(c.Version))
+			cond = expression.Name(attrVersion).Equal(expression.Value(c.Version))
 		}
 		err = s.updateExisting(ctx, "repair counter", counterKey(ps.Pool), update, cond, errCounterMoved)
 		switch {

@@ -46,12 +46,12 @@ func (s *Store) RenewTaskLease(ctx context.Context, task, addr string) (TaskLeas
 	}
 	now := s.now()
 	exp := now.Add(s.lease)
-	update := expression.Set(expression.Name("task"), expression.Value(task)).
+	update := expression.Set(expression.Name(attrTask), expression.Value(task)).
 		Set(expression.Name(attrLease), expression.Value(exp.UnixMilli())).
 		Set(expression.Name(attrTTL), expression.Value(exp.Add(taskTTLGrace).Unix())).
-		Set(expression.Name("started"), expression.IfNotExists(expression.Name("started"), expression.Value(now.UnixMilli())))
+		Set(expression.Name(attrStarted), expression.IfNotExists(expression.Name(attrStarted), expression.Value(now.UnixMilli())))
 	if addr != "" {
-		update = update.Set(expression.Name("addr"), expression.Value(addr))
+		update = update.Set(expression.Name(attrTaskAddr), expression.Value(addr))
 	}
 	expr, err := expression.NewBuilder().WithUpdate(update).Build()
 	if err != nil {
@@ -198,7 +198,7 @@ func (s *Store) Reconcile(ctx context.Context, task string, held []SessionRef) (
 	}
 	listed := make(map[SessionRef]bool, len(held))
 	keyCond := expression.Key(attrOwner).Equal(expression.Value(task))
-	err = queryEach(ctx, s, "query owned sessions", query{keyCond: keyCond, index: ownerIndex, project: []string{"sid", "device", attrPool}},
+	err = queryEach(ctx, s, "query owned sessions", query{keyCond: keyCond, index: ownerIndex, project: []string{attrSessionID, attrDevice, attrPool}},
 		func(page []sessionItem) bool {
 			for _, it := range page {
 				listed[it.ref()] = true

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -65,7 +64,7 @@ func (s *Server) heartbeat(ctx context.Context) {
 			case <-gw.Done():
 				s.met.inc(evGroupWiseLost)
 				e := groupWiseEnding(gw.Err())
-				s.background(func() { ss.end(ctx, e) })
+				s.background(func() { ss.end(s.life, e) })
 				continue
 			default:
 			}
@@ -94,7 +93,7 @@ func (s *Server) heartbeat(ctx context.Context) {
 		}
 		s.met.inc(evGone)
 		s.background(func() {
-			ss.end(ctx, ending{reason: "gone-on-reconcile", notify: status.LoggedOut})
+			ss.end(s.life, ending{reason: "gone-on-reconcile", notify: status.LoggedOut})
 		})
 	}
 }
@@ -132,58 +131,5 @@ func (s *Server) silenceLoop(ctx context.Context) {
 			})
 		}
 		wg.Wait()
-	}
-}
-
-// drain ends every session after Run's context ended: admissions in flight
-// finish (each refuses or adds its session), then every session is told,
-// logged out of GroupWise and released, a bounded number at a time.
-func (s *Server) drain(ctx context.Context) error {
-	start := time.Now()
-	if err := waitCtx(ctx, &s.logins); err != nil {
-		return fmt.Errorf("edge: drain: admissions still in flight: %w", err)
-	}
-	held := s.all()
-	s.cfg.log.Info("draining", "sessions", len(held))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, s.cfg.releaseConcurrency)
-	for _, ss := range held {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			return fmt.Errorf("edge: drain: %d sessions not ended: %w", len(s.all()), ctx.Err())
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			s.met.inc(evDrained)
-			ss.end(ctx, ending{reason: "drain", notify: status.ServerBusy, retryAfter: DefaultDrainRetryAfter, release: true})
-		}()
-	}
-	if err := waitCtx(ctx, &wg); err != nil {
-		return fmt.Errorf("edge: drain: %d sessions not ended: %w", len(s.all()), err)
-	}
-	if err := waitCtx(ctx, &s.workers); err != nil {
-		return fmt.Errorf("edge: drain: background work unfinished: %w", err)
-	}
-	if err := waitCtx(ctx, &s.conns); err != nil {
-		return fmt.Errorf("edge: drain: connections still open: %w", err)
-	}
-	s.cfg.log.Info("drained", "sessions", len(held), "ms", msSince(start))
-	return nil
-}
-
-// waitCtx waits for wg, or until ctx ends.
-func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

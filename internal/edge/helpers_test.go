@@ -37,6 +37,10 @@ type fakeFunctions struct {
 	requests []lambdaapi.AuthorizeRequest
 	released []lambdaapi.ReleaseRequest
 	owners   map[string]admission.Ended // every admitted session and the task it went to, by id
+
+	// releaseHook, when set, runs before a release is recorded; its
+	// error fails the release (fault injection: a release that hangs).
+	releaseHook func(ctx context.Context) error
 }
 
 // ownerOf returns the task holding a session, as the store would: ""
@@ -80,7 +84,15 @@ func (f *fakeFunctions) Authorize(_ context.Context, req lambdaapi.AuthorizeRequ
 	}, nil
 }
 
-func (f *fakeFunctions) Release(_ context.Context, req lambdaapi.ReleaseRequest) error {
+func (f *fakeFunctions) Release(ctx context.Context, req lambdaapi.ReleaseRequest) error {
+	f.mu.Lock()
+	hook := f.releaseHook
+	f.mu.Unlock()
+	if hook != nil {
+		if err := hook(ctx); err != nil {
+			return err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.released = append(f.released, req)

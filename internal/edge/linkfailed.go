@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"context"
 	"errors"
 
 	"github.com/collabgw/collabgw/internal/devconn"
@@ -58,5 +57,5 @@ func (ss *session) protocolError(link deviceLink, reason devconn.Reason, answere
 	srv.met.inc(evProtocolError)
 	srv.cfg.log.Info("device broke the protocol; ending the session", "request", ss.requestID, "session", ss.ref.ID,
 		"device", ss.ref.DeviceID, "reason", reason.String(), "answered", answered, "err", cause)
-	ss.end(context.Background(), ending{reason: "protocol-error", release: true})
+	ss.end(srv.life, ending{reason: "protocol-error", release: true})
 }

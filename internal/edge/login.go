@@ -19,7 +19,9 @@ import (
 // releaseTimeout bounds one release, retries included. It is generous: a
 // burst of logouts can queue behind Lambda's concurrency, and a release
 // that gives up leaves the slot taken until the lease lapses and the sweep
-// runs.
+// runs. It is longer than the drain: a release still running at the drain
+// deadline is cancelled with the server's life (the task's lease, ended
+// right after, makes the slot evictable at once).
 const releaseTimeout = 30 * time.Second
 
 // internalRetryAfter is the retry delay given with SERVER_BUSY when the edge
@@ -48,9 +50,11 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn, slot *connSlot) {
 	}()
 	ip := remoteIP(conn.RemoteAddr())
 	var att attempt
-	link, err := s.acceptor.Accept(ctx, conn, func(ctx context.Context, h *devproto.Hello) *devproto.ServerStatus {
+	link, err := s.acceptor.Accept(ctx, conn, func(_ context.Context, h *devproto.Hello) *devproto.ServerStatus {
 		start := s.cfg.now()
-		st := s.admit(context.WithoutCancel(ctx), h, ip, &att)
+		// From the server's life, not the handshake's context: the drain
+		// ends handshakes waiting for a HELLO, not admissions deciding.
+		st := s.admit(s.life, h, ip, &att)
 		s.countLogin(st.Code, &att, s.cfg.now().Sub(start))
 		return st
 	})
@@ -171,7 +175,7 @@ func (s *Server) admitLogin(ctx context.Context, key devproto.PublicKey, l *devp
 	if resp.Session == nil || resp.GroupWise == nil || resp.Lease == nil {
 		log.Error("login: authorize accepted without session, lease or GroupWise target", "session", "")
 		if resp.Session != nil {
-			s.release(ctx, *resp.Session, reqID, "bad-authorize-response")
+			s.release(s.life, *resp.Session, reqID, "bad-authorize-response")
 		}
 		return refusal(status.ServerBusy, internalRetryAfter)
 	}
@@ -184,14 +188,14 @@ func (s *Server) admitLogin(ctx context.Context, key devproto.PublicKey, l *devp
 	if err != nil {
 		code := groupWiseStatus(err)
 		log.Info("login: GroupWise refused; releasing", "status", code.String(), "err", err, "ms", msSince(start))
-		s.release(context.WithoutCancel(ctx), ref, reqID, "groupwise-"+code.String())
+		s.release(s.life, ref, reqID, "groupwise-"+code.String())
 		return refusal(code, 0)
 	}
 	if !ss.setGroupWise(gw) || s.draining.Load() {
 		// GroupWise ended it already (event 114 during login), or the edge
 		// began to drain: either way the device may not keep it.
 		gw.Close()
-		s.release(context.WithoutCancel(ctx), ref, reqID, "ended-during-login")
+		s.release(s.life, ref, reqID, "ended-during-login")
 		return refusal(status.ServerBusy, DefaultDrainRetryAfter)
 	}
 	s.add(ss)
@@ -252,7 +256,7 @@ func (s *Server) endReported(ended []admission.Ended) {
 			code = status.SignedOnElsewhere
 		}
 		s.background(func() {
-			ss.end(context.Background(), ending{reason: "ended-by-login-" + string(e.Reason), notify: code})
+			ss.end(s.life, ending{reason: "ended-by-login-" + string(e.Reason), notify: code})
 		})
 	}
 }

@@ -38,6 +38,7 @@ const (
 	evDeviceDropped                      // a device link that ended without LOGOUT
 	evLogout                             // a device that logged out
 	evDrained                            // a session ended by the drain at shutdown
+	evAbandoned                          // a session the drain had not ended at its deadline, closed without a release
 	evProtocolError                      // a session ended because its device broke the protocol
 	evReleaseFailed                      // a release the function did not confirm (the sweep frees it)
 	evStatusWrite                        // a status-time write to the store
@@ -59,7 +60,7 @@ var counterNames = [numCounters]string{
 	dropBadFrame: "DropBadFrame", dropFrameAuth: "DropFrameAuth", dropUnknownMessage: "DropUnknownMessage",
 	dropUnexpectedMessage: "DropUnexpectedMessage", dropMalformedMessage: "DropMalformedMessage",
 	evGone: "SessionGone", evGraceExpired: "GraceExpired", evGroupWiseLost: "GroupWiseLost", evProtocolError: "ProtocolError",
-	evSignedOnElsewhere: "SignedOnElsewhere", evDeviceDropped: "DeviceDropped", evLogout: "Logout", evDrained: "Drained",
+	evSignedOnElsewhere: "SignedOnElsewhere", evDeviceDropped: "DeviceDropped", evLogout: "Logout", evDrained: "Drained", evAbandoned: "Abandoned",
 	evReleaseFailed: "ReleaseFailed", evStatusWrite: "StatusWrite", evStoreWriteFailed: "StoreWriteFailed",
 	evIMToGroupWise: "IMToGroupWise", evIMToGroupWiseFailed: "IMToGroupWiseFailed", evIMToDevice: "IMToDevice",
 	evHelloCurrentKey: "HelloCurrentKey", evHelloNextKey: "HelloNextKey",
@@ -155,7 +156,7 @@ var (
 	endReasons = map[counter]string{
 		evGone: "gone", evGraceExpired: "grace_expired", evGroupWiseLost: "groupwise_lost",
 		evSignedOnElsewhere: "signed_on_elsewhere", evLogout: "logout", evDrained: "drained",
-		evProtocolError: "protocol_error",
+		evProtocolError: "protocol_error", evAbandoned: "abandoned",
 	}
 	// protocolCounters counts each devconn.Reason; their reject reasons
 	// are the Reason's own names (a test holds them equal).

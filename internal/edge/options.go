@@ -38,6 +38,11 @@ const (
 	// below the device's 10 s round-trip deadline so that the device hears
 	// an answer rather than a timeout.
 	DefaultLoginTimeout = 8 * time.Second
+	// DefaultRequestTimeout bounds one GroupWise request a device's
+	// message makes (SEND_IM, STATUS). The device's reader waits for it,
+	// so a GroupWise server that stops answering holds up that device's
+	// next messages for at most this long, not a login's whole budget.
+	DefaultRequestTimeout = 5 * time.Second
 	// DefaultCoverageGrace is how long a session whose device dropped keeps
 	// its GroupWise connection and queues IMs, waiting for a RESUME.
 	DefaultCoverageGrace = manifest.DefaultCoverageGraceSeconds * time.Second
@@ -86,6 +91,7 @@ type config struct {
 	deviceBurst         int
 	rateKeys            int
 	loginTimeout        time.Duration
+	requestTimeout      time.Duration
 	grace               time.Duration
 	queueLimit          int
 	silenceScanInterval time.Duration
@@ -120,6 +126,7 @@ func defaultConfig() config {
 		deviceBurst:         DefaultDeviceBurst,
 		rateKeys:            DefaultRateKeys,
 		loginTimeout:        DefaultLoginTimeout,
+		requestTimeout:      DefaultRequestTimeout,
 		grace:               DefaultCoverageGrace,
 		queueLimit:          DefaultQueueLimit,
 		silenceScanInterval: DefaultSilenceScanInterval,
@@ -235,6 +242,12 @@ func WithDeviceRate(perSecond float64, burst int) Option {
 // WithLoginTimeout bounds authorize plus the GroupWise login.
 func WithLoginTimeout(d time.Duration) Option {
 	return durationOption("login timeout", d, func(c *config) *time.Duration { return &c.loginTimeout })
+}
+
+// WithRequestTimeout bounds one GroupWise request a device's message
+// makes: SEND_IM and STATUS (DefaultRequestTimeout).
+func WithRequestTimeout(d time.Duration) Option {
+	return durationOption("request timeout", d, func(c *config) *time.Duration { return &c.requestTimeout })
 }
 
 // WithCoverageGrace sets how long a dropped device may take to resume.

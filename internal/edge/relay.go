@@ -231,23 +231,23 @@ func (s *Server) runRelay(dev *devconn.Session, peer *peerlink.Conn) {
 	go func() {
 		defer close(down)
 		for {
-			m, err := peer.Receive(context.Background())
+			m, err := peer.Receive(s.linkCtx)
 			if err != nil {
 				break
 			}
-			if dev.Send(context.Background(), m) != nil {
+			if dev.Send(s.linkCtx, m) != nil {
 				break
 			}
 		}
 		dev.Close() // ends the reader below
 	}()
 	for {
-		m, err := dev.Receive(context.Background())
+		m, err := dev.Receive(s.linkCtx)
 		if err != nil {
 			s.relayedDeviceEnded(peer, err)
 			break
 		}
-		if peer.Send(context.Background(), m) != nil {
+		if peer.Send(s.linkCtx, m) != nil {
 			peer.Close()
 			break
 		}

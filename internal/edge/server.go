@@ -27,6 +27,9 @@ var (
 	ErrListenerClosed = errors.New("edge: listener closed")
 )
 
+// errStopped is the cause the server's life ends with.
+var errStopped = errors.New("edge: server stopped")
+
 // Server is the edge. Create it with New and serve with Run.
 type Server struct {
 	cfg      config
@@ -40,6 +43,15 @@ type Server struct {
 	met      tally
 	ran      atomic.Bool
 	draining atomic.Bool
+
+	// life is the server's lifetime: the work sessions start derives from
+	// it (session.go, "Contexts"), and Run ends it (endLife) when the
+	// drain is done or its deadline passed, so nothing outlives Run.
+	// linkCtx is life without its end, for the blocking I/O of held links,
+	// which ends when the links close.
+	life    context.Context
+	endLife context.CancelCauseFunc
+	linkCtx context.Context
 
 	// The task-to-task link: peerSrv answers RESUMEs other tasks relay
 	// here (nil without WithPeer); peers relays this task's devices to
@@ -87,6 +99,8 @@ func New(gatewayKey devproto.PrivateKey, owner string, auth Authorizer, rel Rele
 		cfg: cfg, owner: owner, auth: auth, rel: rel, leases: leases,
 		sessions: map[string]*session{}, relays: map[*relay]struct{}{}, connCap: newConnCap(cfg.maxConns),
 	}
+	s.life, s.endLife = context.WithCancelCause(context.Background())
+	s.linkCtx = context.WithoutCancel(s.life)
 	if err := s.newPeers(); err != nil {
 		return nil, err
 	}
@@ -135,14 +149,20 @@ func (s *Server) Listen(ctx context.Context, addr string) (net.Listener, error) 
 // it stops accepting, refuses logins in flight, tells every device
 // (SERVER_STATUS SERVER_BUSY with a retry delay: log in again elsewhere),
 // closes the GroupWise connections and releases every session, within the
-// drain timeout. It closes ln. The error is nil after a complete drain.
+// drain timeout. At the drain's end (complete, or at its deadline) the
+// server's life ends: work still running (a release, a store write, a
+// GroupWise request) is cancelled and the sessions the drain did not end
+// are closed without a release. Then the task's lease is ended (one store
+// write of at most storeWriteTimeout, inside the ECS stop timeout's margin
+// over the drain) and the metrics flushed. It closes ln. The error is nil
+// after a complete drain.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if !s.ran.CompareAndSwap(false, true) {
 		ln.Close()
 		return ErrServerClosed
 	}
 	peersDone := s.servePeers()
-	hbCtx, stopHeartbeat := context.WithCancel(context.WithoutCancel(ctx))
+	hbCtx, stopHeartbeat := context.WithCancel(s.life)
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
@@ -162,7 +182,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}()
 	// Handshakes stop waiting for their HELLO when the drain begins;
 	// admissions already deciding are not interrupted (see admit).
-	connCtx, stopConns := context.WithCancel(context.WithoutCancel(ctx))
+	connCtx, stopConns := context.WithCancel(s.life)
 	defer stopConns()
 	acceptDone := make(chan struct{})
 	go func() {
@@ -184,12 +204,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	stopConns()
 	<-acceptDone // no connection goroutine starts after this
 	s.stopPeers(peersDone)
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.drainTimeout)
+	dctx, cancel := context.WithTimeout(s.life, s.cfg.drainTimeout)
 	defer cancel()
 	err := s.drain(dctx)
 	if err == nil {
 		err = s.waitPeers(dctx)
 	}
+	s.endLife(errStopped)
+	s.abandon()
 	stopHeartbeat()
 	<-hbDone
 	stopMetrics()

@@ -387,6 +387,8 @@ func TestNewValidates(t *testing.T) {
 		{"negative rate", "o", []Option{WithAddrRate(-1, 1)}},
 		{"no burst", "o", []Option{WithDeviceRate(1, 0)}},
 		{"zero queue", "o", []Option{WithQueueLimit(0)}},
+		{"zero request timeout", "o", []Option{WithRequestTimeout(0)}},
+		{"negative request timeout", "o", []Option{WithRequestTimeout(-time.Second)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,17 @@ import (
 // storeWriteTimeout bounds one write of the edge's own session items.
 const storeWriteTimeout = 5 * time.Second
 
+// Contexts. Everything a session starts — a release, a store write, a
+// GroupWise request, a goodbye to its device — derives from the server's
+// lifetime (Server.life), which ends when Run's drain does, so none of it
+// outlives Run. The blocking I/O of a held link (its reader, its queue's
+// writer, a relay's copies) is the exception: it takes Server.linkCtx,
+// which never ends, because a context that can end costs devconn and
+// peerlink about 300 bytes and 5 allocations on every message (an
+// AfterFunc per read or write) and keeps them while a reader is parked;
+// each such loop ends when its link closes instead, and the drain (or, at
+// its deadline, abandon) closes every link.
+
 // session is one held session: a GroupWise connection that lives from the
 // login to the end, and a device link that comes and goes with coverage.
 // It is kept small: tens of thousands are held per task.
@@ -175,7 +186,7 @@ func (ss *session) attach(link deviceLink, gen uint64) bool {
 	if ss.ended || ss.gen != gen {
 		notice := ss.endNotice
 		ss.mu.Unlock()
-		ss.goodbye(context.Background(), link, notice)
+		ss.goodbye(ss.srv.life, link, notice)
 		return false
 	}
 	ss.link = link
@@ -191,7 +202,7 @@ func (ss *session) attach(link deviceLink, gen uint64) bool {
 func (ss *session) welcomeFailed(gen uint64, err error) {
 	ss.srv.cfg.log.Info("welcome not delivered", "request", ss.requestID, "session", ss.ref.ID, "err", err)
 	if gen == 0 {
-		ss.end(context.Background(), ending{reason: "welcome-failed", release: true})
+		ss.end(ss.srv.life, ending{reason: "welcome-failed", release: true})
 		return
 	}
 	ss.mu.Lock()
@@ -276,13 +287,13 @@ func (ss *session) writeActivity(what string, a admission.Activity) {
 
 func (ss *session) graceExpired() {
 	ss.srv.met.inc(evGraceExpired)
-	ss.end(context.Background(), ending{reason: "coverage-grace-expired", release: true})
+	ss.end(ss.srv.life, ending{reason: "coverage-grace-expired", release: true})
 }
 
 // storeWrite runs one write of the session's item. A session the store
 // says is gone ends at once (as a renewal would have found).
 func (ss *session) storeWrite(what string, write func(ctx context.Context) error) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeWriteTimeout)
+	ctx, cancel := context.WithTimeout(ss.srv.life, storeWriteTimeout)
 	defer cancel()
 	err := write(ctx)
 	switch {
@@ -342,7 +353,7 @@ func (ss *session) writeLoop(link deviceLink) {
 		ss.queue[0] = nil
 		ss.queue = ss.queue[1:]
 		ss.mu.Unlock()
-		if err := link.Send(context.Background(), m); err != nil {
+		if err := link.Send(ss.srv.linkCtx, m); err != nil {
 			ss.mu.Lock()
 			if !ss.ended {
 				ss.queue = append([]devproto.Message{m}, ss.queue...)
@@ -363,7 +374,7 @@ func (ss *session) writeLoop(link deviceLink) {
 // readLoop reads the device link until it ends, then detaches.
 func (ss *session) readLoop(link deviceLink) {
 	for {
-		m, err := link.Receive(context.Background())
+		m, err := link.Receive(ss.srv.linkCtx)
 		if err != nil {
 			ss.linkFailed(link, err)
 			return
@@ -382,7 +393,7 @@ func (ss *session) handle(link deviceLink, m devproto.Message) bool {
 	ss.mu.Unlock()
 	switch m := m.(type) {
 	case *devproto.SendIM:
-		ctx, cancel := context.WithTimeout(context.Background(), srv.cfg.loginTimeout)
+		ctx, cancel := context.WithTimeout(srv.life, srv.cfg.requestTimeout)
 		err := gw.SendMessage(ctx, m.To, m.Text)
 		cancel()
 		if err != nil {
@@ -392,7 +403,7 @@ func (ss *session) handle(link deviceLink, m devproto.Message) bool {
 		}
 		srv.met.inc(evIMToGroupWise)
 	case *devproto.Status:
-		ctx, cancel := context.WithTimeout(context.Background(), srv.cfg.loginTimeout)
+		ctx, cancel := context.WithTimeout(srv.life, srv.cfg.requestTimeout)
 		if err := gw.SetStatus(ctx, presence(m.Presence), m.Text, ""); err != nil {
 			srv.cfg.log.Info("set status failed", "request", ss.requestID, "session", ss.ref.ID, "err", err)
 		}
@@ -405,7 +416,7 @@ func (ss *session) handle(link deviceLink, m devproto.Message) bool {
 		// The LOGGED_OUT tells the device its LOGOUT arrived: without it a
 		// device cannot tell a logout from a drop, which keeps the session
 		// for the coverage grace.
-		ss.end(context.Background(), ending{reason: "logout", notify: status.LoggedOut, message: devproto.LogoutText, release: true})
+		ss.end(srv.life, ending{reason: "logout", notify: status.LoggedOut, message: devproto.LogoutText, release: true})
 		return false
 	}
 	ss.mu.Lock()
@@ -458,12 +469,12 @@ func (ss *session) onEvent(ev gwproto.Event) {
 	case gwproto.EventUserDisconnect:
 		ss.srv.met.inc(evSignedOnElsewhere)
 		ss.srv.background(func() {
-			ss.end(context.Background(), ending{reason: "groupwise-signed-on-elsewhere", notify: status.SignedOnElsewhere, release: true})
+			ss.end(ss.srv.life, ending{reason: "groupwise-signed-on-elsewhere", notify: status.SignedOnElsewhere, release: true})
 		})
 	case gwproto.EventServerDisconnect:
 		ss.srv.met.inc(evGroupWiseLost)
 		ss.srv.background(func() {
-			ss.end(context.Background(), ending{reason: "groupwise-server-disconnect", notify: status.GroupWiseUnavailable, release: true})
+			ss.end(ss.srv.life, ending{reason: "groupwise-server-disconnect", notify: status.GroupWiseUnavailable, release: true})
 		})
 	}
 }

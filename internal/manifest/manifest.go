@@ -160,6 +160,21 @@ const (
 	AttrPool         = "pool"  // S: activity GSI partition key, owner GSI sort key
 	AttrLease        = "lease" // N: an edge task's lease expiry (not indexed)
 	AttrTTL          = "ttl"
+	// The attributes the deployment names besides the keys: the edge's IAM
+	// allow-list (EdgeUpdatableAttributes) and the indexes' projections.
+	// internal/admission builds its items and expressions from these; a
+	// test there holds its struct tags to them.
+	AttrSessionID     = "sid"        // S: a session's id
+	AttrDevice        = "device"     // S: a session's (and a device item's) device id
+	AttrVersion       = "ver"        // N: a session's (and a counter's) version
+	AttrLastStatus    = "lastStatus" // N: a session's last STATUS, ms
+	AttrCoverage      = "cov"        // S: a session's coverage, in or out
+	AttrCoverageSince = "covSince"   // N: when coverage last changed, ms
+	AttrActivitySeq   = "aseq"       // N: orders a session's activity writes
+	AttrConnectivity  = "conn"       // M: a session's connectivity cache
+	AttrTask          = "task"       // S: a lease item's task name
+	AttrTaskAddr      = "addr"       // S: a lease item's task-to-task address
+	AttrStarted       = "started"    // N: when a task first renewed its lease, ms
 	// IndexActivity is a GSI: pool + act (N), projecting what eviction and
 	// the inactivity sweep read.
 	IndexActivity = "activity"
@@ -176,8 +191,8 @@ const (
 // ActivityIndexProjection and OwnerIndexProjection are the non-key
 // attributes each GSI carries (projection INCLUDE).
 var (
-	ActivityIndexProjection = []string{"sid", "device", "owner", "ver", "lastStatus"}
-	OwnerIndexProjection    = []string{"sid", "device"}
+	ActivityIndexProjection = []string{AttrSessionID, AttrDevice, AttrOwner, AttrVersion, AttrLastStatus}
+	OwnerIndexProjection    = []string{AttrSessionID, AttrDevice}
 )
 
 // EdgeUpdatableLeadingKeys are the partition keys of the items the edge
@@ -192,11 +207,19 @@ var (
 
 // EdgeUpdatableAttributes are the attributes the edge writes: of its
 // sessions and of its task's lease item; IAM limits the edge's UpdateItem
-// to them (dynamodb:Attributes).
+// to them (dynamodb:Attributes). A test in internal/admission drives every
+// store call the edge makes through a recording client and holds what it
+// writes and reads to these lists, EdgeUpdatableLeadingKeys,
+// EdgeReadableLeadingKeys, EdgeUpdateReturnValues and Edge.TableActions.
 var EdgeUpdatableAttributes = []string{
-	AttrPartitionKey, AttrSortKey, "sid", AttrOwner, "lastStatus", AttrActivity, "cov", "covSince", "aseq", "ver", "conn",
-	"task", "addr", AttrLease, AttrTTL, "started",
+	AttrPartitionKey, AttrSortKey, AttrSessionID, AttrOwner, AttrLastStatus, AttrActivity, AttrCoverage, AttrCoverageSince,
+	AttrActivitySeq, AttrVersion, AttrConnectivity, AttrTask, AttrTaskAddr, AttrLease, AttrTTL, AttrStarted,
 }
+
+// EdgeUpdateReturnValues are the ReturnValues an edge UpdateItem may ask
+// for (IAM dynamodb:ReturnValues): none of them reads back an attribute
+// outside EdgeUpdatableAttributes.
+var EdgeUpdateReturnValues = []string{"NONE", "UPDATED_OLD", "UPDATED_NEW"}
 
 // Defaults.
 const (

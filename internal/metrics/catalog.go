@@ -179,7 +179,7 @@ var (
 		Name: "EdgeSessionsEnded", Unit: UnitCount, Kind: Counter, Source: SourceEMF,
 		Sets:     [][]string{{DimReason}},
 		Emitters: []string{EmitterEdge},
-		Help:     "Sessions an edge task stopped holding, by reason (logout, grace_expired, groupwise_lost, signed_on_elsewhere, gone, drained, protocol_error).",
+		Help:     "Sessions an edge task stopped holding, by reason (logout, grace_expired, groupwise_lost, signed_on_elsewhere, gone, drained, protocol_error, abandoned).",
 	}
 	GroupWiseConnectLatency = Metric{
 		Name: "GroupWiseConnectLatency", Unit: UnitMilliseconds, Kind: Distribution, Source: SourceEMF,

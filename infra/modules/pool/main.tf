@@ -5,6 +5,12 @@
 #   CONFIG        POOL#<name>   pool, maxSessions, idleTimeoutMs, ...
 #   POOL#<name>   #COUNTER      live, ver
 #
+# The item is internal/admission's (admission.PoolItems) for the same
+# configuration: infra/infratest writes a tofu test from a table of
+# configurations run through admission.PoolConfig.Normalized and fails when
+# an item here differs from Go's, or when one side refuses a configuration
+# the other accepts.
+#
 # Terraform owns the configuration item: a change here overwrites one made
 # with the admin CLI. The counter is created with live = 0 and ver = 0 and
 # then never written by Terraform again (ignore_changes = [item]): only the
@@ -15,20 +21,27 @@
 locals {
   key_prefix = "POOL#"
 
+  # Null and empty are both none, as in Go (omitempty); a pin has one
+  # spelling, lower case, as Normalized writes it.
+  ca_ref = var.groupwise_ca_ref == null ? "" : var.groupwise_ca_ref
+  pin    = var.groupwise_pin_sha256 == null ? "" : lower(var.groupwise_pin_sha256)
+
+  # The timeouts are whole milliseconds: Go's Duration.Milliseconds
+  # truncates.
   config = merge(
     {
       pk                  = { S = "CONFIG" }
       sk                  = { S = "${local.key_prefix}${var.name}" }
       pool                = { S = var.name }
       maxSessions         = { N = tostring(var.max_sessions) }
-      idleTimeoutMs       = { N = tostring(var.idle_timeout_seconds * 1000) }
-      inactivityTimeoutMs = { N = tostring(var.inactivity_timeout_seconds * 1000) }
+      idleTimeoutMs       = { N = tostring(floor(var.idle_timeout_seconds * 1000)) }
+      inactivityTimeoutMs = { N = tostring(floor(var.inactivity_timeout_seconds * 1000)) }
       protocolLimit       = { N = tostring(var.protocol_limit) }
       gwHost              = { S = var.groupwise_host }
       gwPort              = { N = tostring(var.groupwise_port) }
     },
-    var.groupwise_ca_ref == null ? {} : { gwCaRef = { S = var.groupwise_ca_ref } },
-    var.groupwise_pin_sha256 == null ? {} : { gwPinSha256 = { S = lower(var.groupwise_pin_sha256) } },
+    local.ca_ref == "" ? {} : { gwCaRef = { S = local.ca_ref } },
+    local.pin == "" ? {} : { gwPinSha256 = { S = local.pin } },
   )
 
   # updated (Unix milliseconds) is when Terraform last changed the

@@ -1,5 +1,6 @@
 # The validations mirror internal/admission.PoolConfig.Normalized, so a
-# configuration Terraform accepts is one the Go code accepts.
+# configuration Terraform accepts is one the Go code accepts; a generated
+# test (infra/infratest/poolitem_test.go) holds them to it.
 
 variable "table_name" {
   description = "Name of the collabgw table."
@@ -15,9 +16,17 @@ variable "name" {
   description = "Name of the pool (one pool per GroupWise Messenger server)."
   type        = string
 
+  # Go's limit is in UTF-8 bytes; length() counts grapheme clusters. So the
+  # bytes are counted here: one per code point, and one more for each code
+  # point from U+0080, U+0800 and U+10000 on.
   validation {
-    condition     = length(var.name) >= 1 && length(var.name) <= 256 && !strcontains(var.name, "#") && !strcontains(var.name, "\u0000")
-    error_message = "The pool name must be 1 to 256 bytes without '#' or NUL."
+    condition = var.name != "" && !strcontains(var.name, "#") && !strcontains(var.name, "\u0000") && (
+      length(regexall("(?s).", var.name))
+      + length(regexall("[\u0080-\U0010FFFF]", var.name))
+      + length(regexall("[\u0800-\U0010FFFF]", var.name))
+      + length(regexall("[\U00010000-\U0010FFFF]", var.name))
+    ) <= 256
+    error_message = "The pool name must be 1 to 256 bytes (UTF-8) without '#' or NUL."
   }
 }
 
@@ -92,18 +101,18 @@ variable "groupwise_port" {
 }
 
 variable "groupwise_ca_ref" {
-  description = "Name of the CA bundle the edge trusts for this server (a file path or secret name); null: the system roots."
+  description = "Name of the CA bundle the edge trusts for this server (a file path or secret name); null or empty: the system roots."
   type        = string
   default     = null
 }
 
 variable "groupwise_pin_sha256" {
-  description = "Hex SHA-256 of the server certificate, to pin it; null: no pin."
+  description = "Hex SHA-256 of the server certificate, to pin it (stored in lower case); null or empty: no pin."
   type        = string
   default     = null
 
   validation {
-    condition     = var.groupwise_pin_sha256 == null || can(regex("^[0-9a-fA-F]{64}$", var.groupwise_pin_sha256))
+    condition     = var.groupwise_pin_sha256 == null || var.groupwise_pin_sha256 == "" || can(regex("^[0-9a-fA-F]{64}$", var.groupwise_pin_sha256))
     error_message = "groupwise_pin_sha256 must be 64 hex digits."
   }
 }
