@@ -41,7 +41,8 @@ type PoolConfig struct {
 type GroupWiseTarget struct {
 	Host string `json:"host"`
 	Port int    `json:"port,omitempty"`
-	// CARef names the CA bundle the edge trusts (a file path or secret name).
+	// CARef names the CA bundle the edge trusts: "secretsmanager:<name or
+	// ARN>", a bare secret ARN, or a PEM file path (internal/edge, cabundle.go).
 	CARef string `json:"caRef,omitempty"`
 	// PinSHA256 is the hex SHA-256 of the server certificate, when pinned.
 	PinSHA256 string `json:"pinSha256,omitempty"`

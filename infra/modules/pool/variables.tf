@@ -101,7 +101,7 @@ variable "groupwise_port" {
 }
 
 variable "groupwise_ca_ref" {
-  description = "Name of the CA bundle the edge trusts for this server (a file path or secret name); null or empty: the system roots."
+  description = "The CA bundle the edge trusts for this server: \"secretsmanager:<name or ARN>\" (or a bare secret ARN), an absolute path to a PEM file in the image, or a path under COLLABGW_GROUPWISE_CA_DIR; null or empty: the system roots."
   type        = string
   default     = null
 }
