@@ -20,8 +20,10 @@ func (s *Server) heartbeatLoop(ctx context.Context) {
 		defer close(scanDone)
 		s.silenceLoop(ctx)
 	}()
+	var retries sync.WaitGroup
 	defer func() {
 		<-scanDone
+		retries.Wait()
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWriteTimeout)
 		defer cancel()
 		if err := s.leases.ExpireTaskLease(ectx, s.owner); err != nil {
@@ -38,6 +40,7 @@ func (s *Server) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			s.heartbeat(ctx)
+			s.retryReleases(ctx, &retries)
 		}
 	}
 }

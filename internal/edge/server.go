@@ -63,6 +63,7 @@ type Server struct {
 	mu       sync.Mutex          // guards sessions, relays and peerLn
 	sessions map[string]*session // by session id
 	relays   map[*relay]struct{} // device links this task relays to another owner
+	pending  pendingReleases     // failed releases, retried after heartbeats
 	peerLn   net.Listener        // set by ListenPeer, served by Run
 
 	conns   sync.WaitGroup // connection goroutines (handshakes and readers)
@@ -326,6 +327,7 @@ func (s *Server) background(f func()) {
 func (s *Server) Stats() Stats {
 	st := s.met.snapshot()
 	st.Draining = s.draining.Load()
+	st.PendingReleases = s.pending.len()
 	_, waiting := s.connCap.counts()
 	st.WaitingForHello = int64(waiting)
 	if s.peerMet != nil {
