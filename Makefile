@@ -11,7 +11,7 @@ GOLANGCI_VERSION := v2.15.0
 GOLANGCI   := $(TOOLS)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 export COLLABGW_CACHE_DIR
 
-.PHONY: help run test clock-guard check fmt-check vet lint tidy-check gotest fuzz deps build invoke infra-tools infra-check stand-in-check build-Authorize build-Release build-Sweep
+.PHONY: help run test clock-guard check fmt-check vet lint tidy-check gotest fuzz deps build image deploy invoke infra-tools infra-check stand-in-check build-Authorize build-Release build-Sweep
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,6 +23,12 @@ run: ## start the whole local stack (Ctrl-C stops it); ARGS="--edges 3 --max-ses
 
 build: ## build the functions for Lambda: dist/<name>/bootstrap and dist/<name>.zip (arm64)
 	go run ./cmd/collabgw build --arch arm64 --out dist
+
+image: ## build the edge image without Docker into dist/edge-image (linux/arm64; ARGS="--push REPO" pushes)
+	go run ./cmd/collabgw image --out dist/edge-image --digest-file dist/edge-image.digest $(ARGS)
+
+deploy: ## the first deployment to AWS (README "Deploy"): builds, then stops where a person must act
+	bash scripts/deploy.sh
 
 invoke: ## invoke a function of the running stack: make invoke FN=authorize EVENT=events/authorize-accept.json
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=authorize EVENT=events/authorize-accept.json"; exit 2; }

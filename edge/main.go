@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -25,12 +26,26 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	// CA roots compiled in, used when the system has none: the image
+	// `collabgw image` builds has no files but the edge, and the edge still
+	// needs roots for the AWS APIs (and GroupWise servers with public
+	// certificates).
+	_ "golang.org/x/crypto/x509roots/fallback"
+
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/edge"
 	"github.com/collabgw/collabgw/internal/metrics"
 )
 
+// version is stamped at build time (-ldflags "-X main.version=...") by
+// `collabgw image`.
+var version = "dev"
+
 func main() {
+	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "-version") {
+		fmt.Printf("collabgw edge %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "edge:", err)
 		os.Exit(1)

@@ -4,7 +4,10 @@
 # GroupWise simulator) and pkg-config to build against it; libfaketime, which
 # runs DynamoDB Local a month and a year ahead for the clock guard
 # (internal/clocktest); haproxy, the TCP load balancer in front of the edges
-# of `collabgw local --edges N` and the fleet tests (internal/localstack).
+# of `collabgw local --edges N` and the fleet tests (internal/localstack);
+# docker-registry (the CNCF distribution registry), which `collabgw image`
+# pushes to and pulls from in its tests; and the AWS CLI v2 (awscli), which
+# the tests run against the local stack, and which `make deploy` uses.
 #
 # `deps.sh haproxy` installs only what `make run ARGS="--edges N"` needs.
 set -euo pipefail
@@ -21,6 +24,14 @@ if want faketime; then
 fi
 if want haproxy; then
 	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+fi
+if want registry; then
+	command -v docker-registry >/dev/null || need+=(docker-registry)
+fi
+if want awscli; then
+	# Another aws earlier in PATH (a pip-installed v1) does not count: the
+	# tests and make deploy need v2.
+	{ [ -x /usr/bin/aws ] || aws --version 2>&1 | grep -q '^aws-cli/2'; } || need+=(awscli)
 fi
 if want java; then
 	command -v java >/dev/null || { echo "deps: Java 17 is required (DynamoDB Local runs on it)" >&2; exit 1; }

@@ -51,6 +51,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newLocalCmd(),
 		newBuildCmd(),
+		newImageCmd(),
 		newInvokeCmd(),
 		newAdminCmd(),
 		newDeviceCmd(),

@@ -54,6 +54,9 @@ func TestTerraformValidates(t *testing.T) {
 			start := time.Now()
 			run(t, dir, env, tl.tofu, "init", "-backend=false", "-no-color")
 			run(t, dir, env, tl.tofu, "validate", "-no-color")
+			if deps := dependsOn[rel]; len(deps) > 0 {
+				checkDependencies(t, run(t, dir, env, tl.tofu, "graph", "-no-color"), deps)
+			}
 			run(t, dir, env, tl.tflint, "--config="+filepath.Join(work, ".tflint.hcl"), "--no-color", "--format=compact")
 			if _, err := os.Stat(filepath.Join(dir, "tests")); err == nil {
 				out := run(t, dir, env, tl.tofu, "test", "-no-color")

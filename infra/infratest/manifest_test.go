@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -45,9 +47,6 @@ const mockAWS = `mock_provider "aws" {
   }
   mock_data "aws_region" {
     defaults = { region = "eu-west-1" }
-  }
-  mock_data "aws_vpc" {
-    defaults = { cidr_block = "10.0.0.0/16" }
   }
 }
 `
@@ -112,13 +111,19 @@ const edgeVariables = `    name                           = "collabgw-edge"
     load_balancer_subnet_ids       = ["subnet-0123456789abcdef1"]
     device_cidr_blocks             = ["0.0.0.0/0"]
     groupwise_cidr_blocks          = ["10.20.0.0/24"]
-    image_tag                      = "v1"
+    image_digest                   = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
     table_name                     = "collabgw"
     table_arn                      = "arn:aws:dynamodb:eu-west-1:123456789012:table/collabgw"
     table_kms_key_arn              = "arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000"
     authorize_function_arn         = "arn:aws:lambda:eu-west-1:123456789012:function:collabgw-authorize"
     release_function_arn           = "arn:aws:lambda:eu-west-1:123456789012:function:collabgw-release"
     gateway_private_key_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/key-AbCdEf"
+    # The optional rotation keys are set so that every variable the edge
+    # reads is present.
+    gateway_private_key_next_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/key-next-AbCdEf"
+    peer_key_secret_arn                 = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/peer-AbCdEf"
+    peer_key_next_secret_arn            = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/peer-next-AbCdEf"
+    groupwise_ca_secret_arns            = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:collabgw/gw-ca-AbCdEf"]
 `
 
 func edgeManifestTest() string {
@@ -127,13 +132,23 @@ func edgeManifestTest() string {
 	b.WriteString("run \"manifest\" {\n  command = apply\n  variables {\n" + edgeVariables + "  }\n")
 	cd := "jsondecode(aws_ecs_task_definition.this.container_definitions)[0]"
 	policy := "jsondecode(aws_iam_role_policy.task.policy).Statement"
-	b.WriteString(assert(same("concat("+cd+".environment[*].name, "+cd+".secrets[*].name)", manifest.Edge.Env), "edge environment"))
-	b.WriteString(assert(fmt.Sprintf("%s.secrets[0].name == %q", cd, manifest.EnvGatewayKey), "gateway key from Secrets Manager"))
+	// Every variable the edge reads is set; the optional ones Terraform can
+	// set (a rotation's keys, set by the variables above) come only from
+	// OptionalEnv (the others, such as the advertised peer address, the
+	// edge finds itself on ECS).
+	setEnv := "concat(" + cd + ".environment[*].name, " + cd + ".secrets[*].name)"
+	b.WriteString(assert(fmt.Sprintf("length(setsubtract(%s, %s)) == 0", hclList(manifest.Edge.Env), setEnv), "edge environment: every variable the edge reads is set"))
+	b.WriteString(assert(fmt.Sprintf("length(setsubtract(%s, %s)) == 0", setEnv, hclList(append(slices.Clone(manifest.Edge.Env), manifest.Edge.OptionalEnv...))), "edge environment: nothing the edge does not read"))
+	b.WriteString(assert(same(cd+".secrets[*].name", manifest.EdgeSecretEnv), "keys from Secrets Manager, never plain environment"))
 	b.WriteString(assert(fmt.Sprintf("aws_lb_listener.this.port == %d && aws_lb_listener.this.protocol == \"TCP\" && aws_lb_target_group.this.port == %d", manifest.DevicePort, manifest.DevicePort), "device port"))
 	b.WriteString(assert(fmt.Sprintf("aws_lb_target_group.this.health_check[0].port == \"%d\"", manifest.HealthPort), "health port"))
-	b.WriteString(assert(fmt.Sprintf("jsonencode(sort([for p in %s.portMappings : tostring(p.containerPort)])) == jsonencode(sort([\"%d\", \"%d\"]))", cd, manifest.DevicePort, manifest.HealthPort), "container ports"))
+	b.WriteString(assert(same(fmt.Sprintf("[for p in %s.portMappings : tostring(p.containerPort)]", cd),
+		[]string{strconv.Itoa(manifest.DevicePort), strconv.Itoa(manifest.HealthPort), strconv.Itoa(manifest.PeerPort)}), "container ports"))
+	b.WriteString(assert(fmt.Sprintf("one([for e in %s.environment : e.value if e.name == %q]) == \":%d\"", cd, manifest.EnvPeerAddr, manifest.PeerPort), "peer listen address"))
+	b.WriteString(assert(fmt.Sprintf("aws_vpc_security_group_ingress_rule.task_peer.from_port == %d && aws_vpc_security_group_ingress_rule.task_peer.to_port == %d", manifest.PeerPort, manifest.PeerPort), "peer port between tasks"))
 	b.WriteString(assert(fmt.Sprintf("%s.stopTimeout == %d && one([for e in %s.environment : e.value if e.name == %q]) == \"%d\"", cd, manifest.DefaultStopTimeout, cd, manifest.EnvDrainSeconds, manifest.DefaultDrainSecs), "stop timeout and drain"))
 	b.WriteString(assert(same(fmt.Sprintf(`distinct(flatten([for s in %s : s.Action if startswith(s.Action[0], "dynamodb:")]))`, policy), manifest.Edge.TableActions), "edge table actions"))
+	b.WriteString(assert(same(fmt.Sprintf(`distinct(flatten([for s in %s : s.Action if startswith(s.Action[0], "secretsmanager:")]))`, policy), manifest.Edge.SecretActions), "edge secret actions (GroupWise CA bundles)"))
 	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Condition["ForAllValues:StringEquals"]["dynamodb:Attributes"] if contains(s.Action, "dynamodb:UpdateItem")])`, policy), manifest.EdgeUpdatableAttributes), "edge updatable attributes"))
 	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] if contains(s.Action, "dynamodb:UpdateItem")])`, policy), manifest.EdgeUpdatableLeadingKeys), "edge updatable leading keys"))
 	b.WriteString(assert(same(fmt.Sprintf(`flatten([for s in %s : s.Condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] if contains(s.Action, "dynamodb:GetItem")])`, policy), manifest.EdgeReadableLeadingKeys), "edge readable leading keys"))

@@ -145,6 +145,12 @@ var Edge = Program{
 	SecretActions: []string{"secretsmanager:GetSecretValue"},
 }
 
+// EdgeSecretEnv lists the edge variables that carry keys. In AWS they come
+// from Secrets Manager (the task definition's secrets), never as plain
+// environment values, so no key appears in the task definition or the
+// Terraform state.
+var EdgeSecretEnv = []string{EnvGatewayKey, EnvGatewayKeyNext, EnvPeerKey, EnvPeerKeyNext}
+
 // Table layout (internal/admission/items.go, docs/data-model.md).
 const (
 	AttrPartitionKey = "pk"    // S

@@ -232,10 +232,13 @@ var (
 
 	FunctionTimeouts = Metric{
 		Name: "FunctionTimeouts", Unit: UnitCount, Kind: Counter, Source: SourceLogFilter,
-		Sets:          [][]string{{}},
-		Emitters:      []string{EmitterLogs},
-		FilterPattern: `"Task timed out"`,
-		Help:          "Invocations the Lambda runtime stopped at the timeout (they never flush their own metrics).",
+		Sets:     [][]string{{}},
+		Emitters: []string{EmitterLogs},
+		// Current runtimes (provided.al2023) end a timed-out invocation's
+		// REPORT line with "Status: timeout"; the older "Task timed out"
+		// line is not written by them.
+		FilterPattern: `"REPORT" "Status: timeout"`,
+		Help:          "Invocations the Lambda runtime stopped at the timeout, from the REPORT line's Status: timeout (they never flush their own metrics).",
 	}
 	FunctionErrorLogs = Metric{
 		Name: "FunctionErrorLogs", Unit: UnitCount, Kind: Counter, Source: SourceLogFilter,

@@ -11,6 +11,11 @@ locals {
   # What the edge reads: its sessions (reconciliation), task lease items and
   # device items (where a session lives, for a RESUME that lands here).
   readable_leading_keys = ["SESSION#*", "TASK", "DEVICE#*"]
+  # IAM names are global to the account: the region keeps the same
+  # deployment name in two regions from colliding.
+  execution_role_name = "${var.name}-execution-${data.aws_region.current.region}"
+  task_role_name      = "${var.name}-task-${data.aws_region.current.region}"
+
   ecs_trust_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -22,9 +27,9 @@ locals {
 }
 
 # The execution role: what ECS itself needs to start a task (pull the image,
-# write logs, read the gateway key secret into the environment).
+# write logs, read the key secrets into the environment).
 resource "aws_iam_role" "execution" {
-  name               = "${var.name}-execution"
+  name               = local.execution_role_name
   assume_role_policy = local.ecs_trust_policy
   tags               = var.tags
 }
@@ -56,18 +61,22 @@ resource "aws_iam_role_policy" "execution" {
           Resource = ["${aws_cloudwatch_log_group.this.arn}:*"]
         },
         {
-          Sid      = "GatewayKey"
+          # Exactly the secrets the task definition injects.
+          Sid      = "Keys"
           Effect   = "Allow"
           Action   = ["secretsmanager:GetSecretValue"]
-          Resource = [var.gateway_private_key_secret_arn]
+          Resource = [for name in sort(keys(local.secrets)) : local.secrets[name]]
         },
       ],
-      var.gateway_private_key_kms_key_arn == null ? [] : [
+      var.secrets_kms_key_arn == null ? [] : [
         {
-          Sid      = "GatewayKeyDecrypt"
+          Sid      = "KeysDecrypt"
           Effect   = "Allow"
           Action   = ["kms:Decrypt"]
-          Resource = [var.gateway_private_key_kms_key_arn]
+          Resource = [var.secrets_kms_key_arn]
+          Condition = {
+            StringEquals = { "kms:ViaService" = "secretsmanager.${data.aws_region.current.region}.amazonaws.com" }
+          }
         },
       ],
     )
@@ -78,9 +87,16 @@ resource "aws_iam_role_policy" "execution" {
 # and release, update only its task's lease item and its sessions'
 # activity, read session, task and device items, and query the owner index.
 resource "aws_iam_role" "task" {
-  name               = "${var.name}-task"
+  name               = local.task_role_name
   assume_role_policy = local.ecs_trust_policy
   tags               = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(local.execution_role_name) <= 64 && length(local.task_role_name) <= 64
+      error_message = "The role names are longer than IAM's 64 characters: shorten name."
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "task" {
@@ -88,7 +104,7 @@ resource "aws_iam_role_policy" "task" {
   role = aws_iam_role.task.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "InvokeAdmission"
         Effect   = "Allow"
@@ -142,6 +158,14 @@ resource "aws_iam_role_policy" "task" {
           StringEquals = { "kms:ViaService" = "dynamodb.${data.aws_region.current.region}.amazonaws.com" }
         }
       },
-    ]
+      ], length(var.groupwise_ca_secret_arns) == 0 ? [] : [
+      {
+        # Pools whose caRef names a secret: the edge reads the CA bundle.
+        Sid      = "GroupWiseCA"
+        Effect   = "Allow"
+        Action   = ["secretsmanager:GetSecretValue"]
+        Resource = var.groupwise_ca_secret_arns
+      },
+    ])
   })
 }

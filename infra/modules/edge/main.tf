@@ -3,6 +3,7 @@
 locals {
   device_port    = 3101
   health_port    = 8080
+  peer_port      = 3102
   container_name = "edge"
 
   environment = {
@@ -19,6 +20,7 @@ locals {
     COLLABGW_COVERAGE_GRACE_SECONDS = tostring(var.coverage_grace_seconds)
     COLLABGW_ADDR_LOGIN_RATE        = tostring(var.addr_login_rate)
     COLLABGW_MAX_CONNECTIONS        = tostring(var.max_connections)
+    COLLABGW_PEER_ADDR              = ":${local.peer_port}"
     # GOGC sets the collector's headroom over the live data, which is most
     # of the RSS of held sessions: at 50, 9,900 sessions take 19.7 KiB each
     # instead of 26.1 at Go's default 100, for about 2 % more of the task's
@@ -28,9 +30,28 @@ locals {
     GOMEMLIMIT = "${floor(var.task_memory * 0.9)}MiB"
   }
 
-  secrets = {
-    COLLABGW_GATEWAY_PRIVATE_KEY = var.gateway_private_key_secret_arn
+  # Keys come from Secrets Manager, so none is in the task definition or the
+  # state. The NEXT keys are set only during a rotation window
+  # (infra/README.md).
+  secrets = { for name, arn in {
+    COLLABGW_GATEWAY_PRIVATE_KEY      = var.gateway_private_key_secret_arn
+    COLLABGW_GATEWAY_PRIVATE_KEY_NEXT = var.gateway_private_key_next_secret_arn
+    COLLABGW_PEER_KEY                 = var.peer_key_secret_arn
+    COLLABGW_PEER_KEY_NEXT            = var.peer_key_next_secret_arn
+  } : name => arn if arn != null }
+
+  # Fargate's CPU units and the memory sizes (MiB) each allows.
+  fargate_memory = {
+    256   = [512, 1024, 2048]
+    512   = range(1024, 4096 + 1, 1024)
+    1024  = range(2048, 8192 + 1, 1024)
+    2048  = range(4096, 16384 + 1, 1024)
+    4096  = range(8192, 30720 + 1, 1024)
+    8192  = range(16384, 61440 + 1, 4096)
+    16384 = range(32768, 122880 + 1, 8192)
   }
+
+  image = var.image_digest == null ? null : "${aws_ecr_repository.this.repository_url}@${var.image_digest}"
 }
 
 data "aws_region" "current" {}
@@ -38,6 +59,9 @@ data "aws_region" "current" {}
 resource "aws_ecr_repository" "this" {
   name                 = var.name
   image_tag_mutability = "IMMUTABLE"
+  # Off by default: destroying the deployment must not silently take the
+  # images with it. Turn on to tear a test deployment down.
+  force_delete = var.ecr_force_delete
 
   image_scanning_configuration {
     scan_on_push = true
@@ -106,8 +130,10 @@ resource "aws_ecs_task_definition" "this" {
   }
 
   container_definitions = jsonencode([{
-    name                   = local.container_name
-    image                  = "${aws_ecr_repository.this.repository_url}:${var.image_tag}"
+    name = local.container_name
+    # By digest: the task runs exactly the image `collabgw image` built
+    # and pushed, whatever happens to tags.
+    image                  = local.image
     essential              = true
     readonlyRootFilesystem = true
     # SIGTERM starts the drain (drain_seconds); ECS kills after stopTimeout.
@@ -115,6 +141,7 @@ resource "aws_ecs_task_definition" "this" {
     portMappings = [
       { containerPort = local.device_port, protocol = "tcp" },
       { containerPort = local.health_port, protocol = "tcp" },
+      { containerPort = local.peer_port, protocol = "tcp" },
     ]
     environment = [for name in sort(keys(local.environment)) : { name = name, value = local.environment[name] }]
     secrets     = [for name in sort(keys(local.secrets)) : { name = name, valueFrom = local.secrets[name] }]
@@ -133,6 +160,14 @@ resource "aws_ecs_task_definition" "this" {
   tags = var.tags
 
   lifecycle {
+    precondition {
+      condition     = var.image_digest != null
+      error_message = "image_digest is not set: build and push the edge image first (`collabgw image --push`, README Deploy) and pass its sha256 digest."
+    }
+    precondition {
+      condition     = contains(local.fargate_memory[tostring(var.task_cpu)], var.task_memory)
+      error_message = "task_memory ${var.task_memory} MiB is not a Fargate size for task_cpu ${var.task_cpu}; allowed: ${join(", ", [for m in local.fargate_memory[tostring(var.task_cpu)] : tostring(m)])}."
+    }
     precondition {
       condition     = var.stop_timeout > var.drain_seconds
       error_message = "stop_timeout must be longer than drain_seconds, or ECS kills the edge mid-drain."
@@ -177,5 +212,13 @@ resource "aws_ecs_service" "this" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_lb_listener.this, aws_cloudwatch_log_group.container_insights]
+  # Without the role policies in place, the first tasks cannot pull the
+  # image or read the keys and the deployment circuit breaker rolls back;
+  # IAM changes also take a moment to apply, so the policies come first.
+  depends_on = [
+    aws_lb_listener.this,
+    aws_cloudwatch_log_group.container_insights,
+    aws_iam_role_policy.execution,
+    aws_iam_role_policy.task,
+  ]
 }

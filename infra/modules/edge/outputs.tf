@@ -52,3 +52,13 @@ output "alarm_arns" {
   description = "ARNs of the module's alarms (memory utilisation, unhealthy targets)."
   value       = [aws_cloudwatch_metric_alarm.memory.arn, aws_cloudwatch_metric_alarm.unhealthy_targets.arn]
 }
+
+output "execution_role_arn" {
+  description = "ARN of the edge tasks' execution role (pulls the image, reads the key secrets)."
+  value       = aws_iam_role.execution.arn
+}
+
+output "image" {
+  description = "The image the tasks run, by digest."
+  value       = local.image
+}

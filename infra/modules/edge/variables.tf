@@ -1,10 +1,13 @@
 variable "name" {
-  description = "Name of the edge service; also the prefix of its cluster, load balancer, roles and log group."
+  description = "Name of the edge service; also the name of its ECR repository, cluster and load balancer and the prefix of its roles and log group."
   type        = string
 
+  # ECR repository names are lower case; load balancer and target group
+  # names are at most 32 characters, letters, digits and inner hyphens, and
+  # may not begin with "internal-".
   validation {
-    condition     = can(regex("^[a-zA-Z0-9-]{1,26}$", var.name))
-    error_message = "The name must be 1 to 26 letters, digits or '-' (load balancer names are short)."
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,24}[a-z0-9])?$", var.name)) && !strcontains(var.name, "--") && !startswith(var.name, "internal-")
+    error_message = "The name must be 1 to 26 lower-case letters, digits or inner single '-' (ECR repository and load balancer rules), not starting with 'internal-'."
   }
 }
 
@@ -45,8 +48,20 @@ variable "internal" {
   nullable    = false
 }
 
+variable "load_balancer_ip_address_type" {
+  description = "Address family of the load balancer: ipv4, or dualstack to admit IPv6 devices too (its subnets then need IPv6 CIDRs)."
+  type        = string
+  default     = "ipv4"
+  nullable    = false
+
+  validation {
+    condition     = contains(["ipv4", "dualstack"], var.load_balancer_ip_address_type)
+    error_message = "load_balancer_ip_address_type must be ipv4 or dualstack."
+  }
+}
+
 variable "device_cidr_blocks" {
-  description = "Networks allowed to reach the device port 3101."
+  description = "Networks allowed to reach the device port 3101 (IPv4 or IPv6 CIDRs)."
   type        = list(string)
 
   validation {
@@ -56,7 +71,7 @@ variable "device_cidr_blocks" {
 }
 
 variable "groupwise_cidr_blocks" {
-  description = "Networks of the GroupWise Messenger servers the edge connects to."
+  description = "Networks of the GroupWise Messenger servers the edge connects to (IPv4 or IPv6 CIDRs)."
   type        = list(string)
 
   validation {
@@ -89,14 +104,22 @@ variable "aws_api_cidr_blocks" {
   }
 }
 
-variable "image_tag" {
-  description = "Tag of the edge image in the module's ECR repository (tags are immutable)."
+variable "image_digest" {
+  description = "Digest (sha256:...) of the edge image in the module's ECR repository, as `collabgw image --push` prints it. Null only while the repository is created before the first push (a targeted apply); the task definition refuses it."
   type        = string
+  default     = null
 
   validation {
-    condition     = can(regex("^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127}$", var.image_tag))
-    error_message = "image_tag must be a valid image tag."
+    condition     = var.image_digest == null || can(regex("^sha256:[0-9a-f]{64}$", var.image_digest))
+    error_message = "image_digest must be sha256: followed by 64 lowercase hex digits."
   }
+}
+
+variable "ecr_force_delete" {
+  description = "Let `terraform destroy` delete the ECR repository with its images (turn on only to tear a test deployment down)."
+  type        = bool
+  default     = false
+  nullable    = false
 }
 
 variable "cpu_architecture" {
@@ -255,14 +278,58 @@ variable "gateway_private_key_secret_arn" {
   }
 }
 
-variable "gateway_private_key_kms_key_arn" {
-  description = "Customer-managed KMS key of the gateway key secret, if it has one (null: the AWS-managed key)."
+variable "gateway_private_key_next_secret_arn" {
+  description = "Secrets Manager secret holding the gateway's next Noise private key during a key rotation window (COLLABGW_GATEWAY_PRIVATE_KEY_NEXT); null outside a rotation."
   type        = string
   default     = null
 
   validation {
-    condition     = var.gateway_private_key_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.gateway_private_key_kms_key_arn))
-    error_message = "gateway_private_key_kms_key_arn must be a KMS key ARN or null."
+    condition     = var.gateway_private_key_next_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.gateway_private_key_next_secret_arn))
+    error_message = "gateway_private_key_next_secret_arn must be a Secrets Manager secret ARN or null."
+  }
+}
+
+variable "peer_key_secret_arn" {
+  description = "Secrets Manager secret holding the task-to-task link's key, base64 of 32 random bytes (COLLABGW_PEER_KEY). Created outside Terraform so the key never enters the state."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.peer_key_secret_arn))
+    error_message = "peer_key_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
+variable "peer_key_next_secret_arn" {
+  description = "Secrets Manager secret holding the task-to-task link's next key during a rotation window (COLLABGW_PEER_KEY_NEXT); null outside a rotation."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.peer_key_next_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.peer_key_next_secret_arn))
+    error_message = "peer_key_next_secret_arn must be a Secrets Manager secret ARN or null."
+  }
+}
+
+variable "secrets_kms_key_arn" {
+  description = "Customer-managed KMS key of the key secrets, if they have one (null: the AWS-managed key)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.secrets_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.secrets_kms_key_arn))
+    error_message = "secrets_kms_key_arn must be a KMS key ARN or null."
+  }
+}
+
+variable "groupwise_ca_secret_arns" {
+  description = "Secrets Manager secrets holding GroupWise CA bundles that pools name in their caRef; the edge tasks may read exactly these."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for arn in var.groupwise_ca_secret_arns : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", arn))])
+    error_message = "Each GroupWise CA secret must be a Secrets Manager secret ARN."
   }
 }
 

@@ -1,12 +1,18 @@
 data "aws_region" "current" {}
 
+locals {
+  # IAM names are global to the account: the region in the role name keeps
+  # the same deployment name in two regions from colliding.
+  role_names = { for fn in keys(local.functions) : fn => "${var.name_prefix}-${fn}-${data.aws_region.current.region}" }
+}
+
 # One role per function with exactly the table actions that function calls
 # (transaction members are authorised by their own actions). Query is also
 # allowed on the indexes; nothing else is.
 resource "aws_iam_role" "this" {
   for_each = local.functions
 
-  name = "${var.name_prefix}-${each.key}"
+  name = local.role_names[each.key]
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -16,6 +22,13 @@ resource "aws_iam_role" "this" {
     }]
   })
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(local.role_names[each.key]) <= 64
+      error_message = "The role name ${local.role_names[each.key]} is longer than IAM's 64 characters: shorten name_prefix."
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "this" {

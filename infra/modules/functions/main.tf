@@ -44,9 +44,14 @@ resource "aws_lambda_function" "this" {
   handler          = "bootstrap"
   architectures    = ["arm64"]
   memory_size      = var.memory_size
-  timeout          = var.timeout
-  # One sweep at a time: two concurrent sweeps would only contend.
-  reserved_concurrent_executions = each.key == "sweep" ? 1 : -1
+  # The sweep walks every pool; it gets a minute (as in template.yaml),
+  # the per-login functions the short timeout.
+  timeout = each.key == "sweep" ? var.sweep_timeout : var.timeout
+  # No reservation by default: Lambda refuses one that leaves the account
+  # less than its minimum unreserved concurrency, which a new account with
+  # a low concurrency quota always does (infra/README.md). Overlapping
+  # sweeps are harmless (every write is conditional); they only contend.
+  reserved_concurrent_executions = each.key == "sweep" ? var.sweep_reserved_concurrency : null
 
   environment {
     variables = local.environment
@@ -58,6 +63,9 @@ resource "aws_lambda_function" "this" {
   }
 
   tags = var.tags
+
+  # The role's policy (logs, table) must exist before the first invocation.
+  depends_on = [aws_iam_role_policy.this]
 
   lifecycle {
     precondition {

@@ -22,3 +22,8 @@ output "alarm_arns" {
   description = "ARNs of the module's alarms (errors of each function, sweep throttles)."
   value       = concat([for a in aws_cloudwatch_metric_alarm.errors : a.arn], [aws_cloudwatch_metric_alarm.sweep_throttles.arn])
 }
+
+output "package_files" {
+  description = "The deployment zip each function was created from, by manifest name (as given: relative paths keep the state machine-independent)."
+  value       = { for name, fn in aws_lambda_function.this : name => fn.filename }
+}

@@ -19,3 +19,12 @@ resource "aws_lambda_permission" "this" {
   principal     = "events.amazonaws.com"
   source_arn    = aws_cloudwatch_event_rule.this.arn
 }
+
+# The schedule invokes the sweep asynchronously. A failed or throttled sweep
+# is not retried: the next one, a minute later, does the same work on fresher
+# data, and retries would only pile up behind it.
+resource "aws_lambda_function_event_invoke_config" "sweep" {
+  function_name                = aws_lambda_function.this["sweep"].function_name
+  maximum_retry_attempts       = 0
+  maximum_event_age_in_seconds = 60
+}

@@ -87,6 +87,29 @@ variable "timeout" {
   }
 }
 
+variable "sweep_timeout" {
+  description = "Timeout of the sweep function in seconds (it walks every pool)."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.sweep_timeout >= 1 && var.sweep_timeout <= 900 && floor(var.sweep_timeout) == var.sweep_timeout
+    error_message = "sweep_timeout must be a whole number between 1 and 900 seconds."
+  }
+}
+
+variable "sweep_reserved_concurrency" {
+  description = "Reserved concurrency of the sweep function; null (the default) reserves none. Lambda refuses a reservation that leaves the account less than its minimum unreserved concurrency, so set it only where the account's concurrency quota allows (infra/README.md)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.sweep_reserved_concurrency == null || try(var.sweep_reserved_concurrency >= 1 && floor(var.sweep_reserved_concurrency) == var.sweep_reserved_concurrency, false)
+    error_message = "sweep_reserved_concurrency must be null or a whole number of at least 1."
+  }
+}
+
 variable "lease_seconds" {
   description = "An edge task's lease in seconds (COLLABGW_LEASE_SECONDS); at least two heartbeats."
   type        = number

@@ -164,3 +164,47 @@ resource "aws_cloudwatch_metric_alarm" "no_healthy_edge_tasks" {
   ok_actions          = var.alarm_actions
   tags                = var.tags
 }
+
+# Edge tasks refusing each other's task-to-task key: the tasks hold
+# different keys (a rotation done out of order, or one task started with a
+# stale secret), so a RESUME that lands on another task than its owner's is
+# answered LOGGED_OUT and the device logs in to GroupWise again.
+resource "aws_cloudwatch_metric_alarm" "peer_link_key_refused" {
+  alarm_name          = "${var.name_prefix}-peer-link-key-refused"
+  alarm_description   = "collabgw: edge tasks refuse each other's task-to-task key (docs/operations.md#peer-link-key-refused)"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+
+  metric_query {
+    id = "unknown"
+    metric {
+      namespace   = local.namespace
+      metric_name = "PeerLinksIn"
+      dimensions  = { Reason = "unknown_key" }
+      stat        = "Sum"
+      period      = 300
+    }
+  }
+  metric_query {
+    id = "bad"
+    metric {
+      namespace   = local.namespace
+      metric_name = "PeerLinksIn"
+      dimensions  = { Reason = "bad_key" }
+      stat        = "Sum"
+      period      = 300
+    }
+  }
+  metric_query {
+    id          = "refused"
+    expression  = "FILL(unknown, 0) + FILL(bad, 0)"
+    label       = "task-to-task links refused for their key"
+    return_data = true
+  }
+}

@@ -6,7 +6,7 @@ resource "aws_cloudwatch_log_metric_filter" "function_timeouts" {
 
   name           = "${var.name_prefix}-${each.key}-timeouts"
   log_group_name = each.value
-  pattern        = "\"Task timed out\""
+  pattern        = "\"REPORT\" \"Status: timeout\""
 
   metric_transformation {
     namespace = local.namespace

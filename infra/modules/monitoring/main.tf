@@ -22,6 +22,10 @@ locals {
       function_errors = ["FunctionErrors", "Function,ErrorType", "Sum"]
       error_logs      = ["FunctionErrorLogs", "Function", "Sum"]
       dropped         = ["MetricsDropped", "Reason", "Sum"]
+      relayed         = ["RelayedResumes", "Reason", "Sum"]
+      peer_in         = ["PeerLinksIn", "Reason", "Sum"]
+      peer_out        = ["PeerLinksOut", "Reason", "Sum"]
+      peer_drops      = ["PeerLinkDrops", "Reason", "Sum"]
     } : k => { expression = "SEARCH('{${local.namespace},${v[1]}} MetricName=\"${v[0]}\"', '${v[2]}', 60)", id = k, label = "" }
   }
 
@@ -123,6 +127,17 @@ locals {
       ]
     },
     {
+      title = "RESUME on another task (relayed to the owner), by reason"
+      metrics = [
+        [local.search.relayed],
+        [local.namespace, "PeerLinkBytes", { stat = "Sum", label = "task-to-task bytes", yAxis = "right" }],
+      ]
+    },
+    {
+      title   = "Task-to-task links in, out and dropped, by reason"
+      metrics = [[local.search.peer_in], [local.search.peer_out], [local.search.peer_drops]]
+    },
+    {
       title   = "Metric records dropped by the recorders"
       metrics = [[local.search.dropped]]
     },
@@ -135,13 +150,16 @@ locals {
       aws_cloudwatch_metric_alarm.counter_drift.arn,
       aws_cloudwatch_metric_alarm.edge_memory_per_session.arn,
       aws_cloudwatch_metric_alarm.no_healthy_edge_tasks.arn,
+      aws_cloudwatch_metric_alarm.peer_link_key_refused.arn,
     ],
     var.other_alarm_arns,
   )
 }
 
 resource "aws_cloudwatch_dashboard" "this" {
-  dashboard_name = var.name_prefix
+  # Dashboard names are global to the account: the region keeps the same
+  # deployment name in two regions from colliding.
+  dashboard_name = "${var.name_prefix}-${local.region}"
   dashboard_body = jsonencode({
     widgets = concat(
       [{

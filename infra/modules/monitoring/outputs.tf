@@ -11,5 +11,6 @@ output "alarm_arns" {
     counter_drift           = aws_cloudwatch_metric_alarm.counter_drift.arn
     edge_memory_per_session = aws_cloudwatch_metric_alarm.edge_memory_per_session.arn
     no_healthy_edge_tasks   = aws_cloudwatch_metric_alarm.no_healthy_edge_tasks.arn
+    peer_link_key_refused   = aws_cloudwatch_metric_alarm.peer_link_key_refused.arn
   }
 }

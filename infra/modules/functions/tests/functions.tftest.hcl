@@ -51,6 +51,63 @@ run "least_privilege_roles" {
   }
 }
 
+run "sweep_fits_a_new_account" {
+  command = apply
+
+  assert {
+    condition     = aws_lambda_function.this["sweep"].reserved_concurrent_executions == null
+    error_message = "The sweep reserves no concurrency by default (a new account's quota cannot spare it)."
+  }
+  assert {
+    condition     = aws_lambda_function.this["sweep"].timeout == 60 && aws_lambda_function.this["authorize"].timeout == 10 && aws_lambda_function.this["release"].timeout == 10
+    error_message = "The sweep gets 60 s (as in template.yaml), the per-login functions 10 s."
+  }
+  assert {
+    condition     = aws_lambda_function_event_invoke_config.sweep.function_name == aws_lambda_function.this["sweep"].function_name && aws_lambda_function_event_invoke_config.sweep.maximum_retry_attempts == 0
+    error_message = "A failed scheduled sweep is not retried: the next one does its work."
+  }
+  assert {
+    condition     = aws_lambda_function_event_invoke_config.sweep.maximum_event_age_in_seconds <= 60
+    error_message = "A sweep event older than the schedule's period is dropped."
+  }
+  assert {
+    condition     = alltrue([for fn, r in aws_iam_role.this : r.name == "collabgw-${fn}-eu-west-1"])
+    error_message = "Role names carry the region, so one deployment name can be used in two regions."
+  }
+}
+
+run "sweep_reservation_when_asked" {
+  command = plan
+  variables {
+    sweep_reserved_concurrency = 1
+  }
+
+  assert {
+    condition     = aws_lambda_function.this["sweep"].reserved_concurrent_executions == 1 && aws_lambda_function.this["authorize"].reserved_concurrent_executions == null
+    error_message = "Only the sweep gets the reservation asked for."
+  }
+}
+
+run "rejects_zero_reservation" {
+  command = plan
+  variables {
+    sweep_reserved_concurrency = 0
+  }
+  expect_failures = [var.sweep_reserved_concurrency]
+}
+
+run "role_names_fit_iam" {
+  command = plan
+  variables {
+    name_prefix = "a-forty-character-deployment-name-prefix"
+  }
+  override_data {
+    target = data.aws_region.current
+    values = { region = "ap-southeast-4" }
+  }
+  expect_failures = [aws_iam_role.this]
+}
+
 run "lease_must_cover_two_heartbeats" {
   command = plan
   variables {

@@ -27,6 +27,7 @@ run "alarms_and_dashboard" {
     condition = alltrue([for a in [
       aws_cloudwatch_metric_alarm.server_busy_rate, aws_cloudwatch_metric_alarm.failed_300, aws_cloudwatch_metric_alarm.counter_drift,
       aws_cloudwatch_metric_alarm.edge_memory_per_session, aws_cloudwatch_metric_alarm.no_healthy_edge_tasks,
+      aws_cloudwatch_metric_alarm.peer_link_key_refused,
     ] : jsonencode(a.alarm_actions) == jsonencode(var.alarm_actions) && jsonencode(a.ok_actions) == jsonencode(var.alarm_actions)])
     error_message = "Every alarm notifies the SNS topic when it fires and when it recovers."
   }
@@ -51,12 +52,25 @@ run "alarms_and_dashboard" {
     error_message = "No healthy edge task (or no data) fires its alarm."
   }
   assert {
+    condition = (jsonencode(sort([for q in aws_cloudwatch_metric_alarm.peer_link_key_refused.metric_query : q.metric[0].dimensions.Reason if length(q.metric) > 0])) == jsonencode(["bad_key", "unknown_key"])
+    && aws_cloudwatch_metric_alarm.peer_link_key_refused.threshold == 0)
+    error_message = "Any task-to-task link refused for its key (tasks holding different keys) fires its alarm."
+  }
+  assert {
     condition     = aws_cloudwatch_metric_alarm.edge_memory_per_session.threshold == 65536
     error_message = "Edge memory per session alarms above 64 KiB by default."
   }
   assert {
     condition     = length(aws_cloudwatch_log_metric_filter.function_timeouts) == 3 && length(aws_cloudwatch_log_metric_filter.function_error_logs) == 3
     error_message = "Every function's log group has its metric filters."
+  }
+  assert {
+    condition     = alltrue([for f in aws_cloudwatch_log_metric_filter.function_timeouts : strcontains(f.pattern, "Status: timeout")])
+    error_message = "Timeouts are counted from the REPORT line current runtimes write (Status: timeout)."
+  }
+  assert {
+    condition     = aws_cloudwatch_dashboard.this.dashboard_name == "collabgw-eu-west-1"
+    error_message = "The dashboard name carries the region, so one deployment name can be used in two regions."
   }
   assert {
     condition     = alltrue([for f in aws_cloudwatch_log_metric_filter.function_error_logs : f.metric_transformation[0].dimensions.Function == "$.function"])
@@ -69,7 +83,7 @@ run "alarms_and_dashboard" {
     error_message = "Active sessions are drawn against each pool's maximum, or its protocol limit when it has none."
   }
   assert {
-    condition     = length(one([for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : w.properties.alarms if w.type == "alarm"])) == 5
+    condition     = length(one([for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : w.properties.alarms if w.type == "alarm"])) == 6
     error_message = "The dashboard shows the module's alarms."
   }
   assert {
