@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -298,9 +297,11 @@ func (d *device) loginUntilAccepted(ctx context.Context, addr string, retry ...s
 	return d.loginUntilAcceptedEvery(ctx, addr, 0, retry...)
 }
 
-// loginUntilAcceptedEvery is loginUntilAccepted trying again every pause
-// (0: after the gateway's retry delay), so that a test can time when the
-// gateway starts accepting without the retry delay's granularity.
+// loginUntilAcceptedEvery is loginUntilAccepted trying again after pause
+// or the gateway's retry delay, whichever is longer, so that a test can
+// time when the gateway starts accepting more finely than the retry
+// delay's granularity (while the per-device rate lets it: RATE_LIMITED's
+// delay is always honoured).
 func (d *device) loginUntilAcceptedEvery(ctx context.Context, addr string, pause time.Duration, retry ...status.Code) (*devproto.ServerStatus, map[string]int, error) {
 	seen := map[string]int{}
 	for {
@@ -319,7 +320,7 @@ func (d *device) loginUntilAcceptedEvery(ctx context.Context, addr string, pause
 		select {
 		case <-ctx.Done():
 			return st, seen, fmt.Errorf("device %d: no ACCEPTED (saw %v; last error %w)", d.i, seen, errors.Join(err, ctx.Err()))
-		case <-time.After(cmp.Or(pause, retryPause(st))):
+		case <-time.After(max(pause, retryPause(st))):
 		}
 	}
 }
