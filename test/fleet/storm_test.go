@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,6 +101,9 @@ func TestStorm(t *testing.T) {
 	t.Logf("storm of %d logins against max %d: %v in %v (%d retried after no answer, %d SERVER_BUSY for a local failure); accepted per edge %v",
 		stormDevices, stormMax, answers, took.Round(time.Millisecond), retried, internal, perEdge)
 
+	if internal > 0 {
+		logFailures(t, f, "authorize failed", 3)
+	}
 	if answers[status.Accepted] != stormMax || len(accepted) != stormMax {
 		t.Errorf("%d ACCEPTED (%d sessions), want exactly %d", answers[status.Accepted], len(accepted), stormMax)
 	}
@@ -129,4 +133,18 @@ func TestStorm(t *testing.T) {
 // the former comes with a retry delay, the maximum without one.
 func isInternalRetry(st *devproto.ServerStatus) bool {
 	return st.RetryAfter > 0
+}
+
+// logFailures logs up to n of each edge's log lines that contain what.
+func logFailures(t *testing.T, f *localstack.Fleet, what string, n int) {
+	t.Helper()
+	for _, e := range f.Edges() {
+		shown := 0
+		for line := range strings.Lines(e.Log()) {
+			if strings.Contains(line, what) && shown < n {
+				t.Logf("%s: %s", e.Name, strings.TrimSpace(line))
+				shown++
+			}
+		}
+	}
 }
