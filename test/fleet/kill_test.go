@@ -20,7 +20,7 @@ const recoveryWithin = 90 * time.Second
 // newcomerPause is how often a device waiting for room at the maximum
 // tries again: the resolution of the recovery time measured there. The
 // edge's per-device rate (burst 5, then one login in 2 s, per edge) lets
-// it try this often for about three leases.
+// it try this often for about a 5 s lease; past it, RATE_LIMITED paces it.
 const newcomerPause = 400 * time.Millisecond
 
 // TestKillRecovery: devices logged in across the three edges; one edge is

@@ -19,10 +19,17 @@ import (
 // a heartbeat delayed by a loaded machine never makes a live edge look
 // dead. The sweep is driven by the tests (sweep), not by the schedule,
 // so that each sweep's report (drift included) is seen.
-const (
+//
+// -fleet.defaults runs the stack at the production defaults instead (lease
+// 30 s, heartbeat 10 s), to measure TestKillRecovery's bound there.
+var (
 	lease     = 5 * time.Second
 	heartbeat = time.Second
-	edges     = 3
+	defaults  = flag.Bool("fleet.defaults", false, "run the edges at the default lease and heartbeat (30 s, 10 s)")
+)
+
+const (
+	edges = 3
 	// demoUsers covers the tests' ranges of devices (users.go).
 	demoUsers = 500
 	// functionQueue lets the storm's 300 concurrent authorize invokes wait
@@ -43,6 +50,9 @@ func runMain(m *testing.M) int {
 	if testing.Short() {
 		fmt.Println("fleet: skipped in -short mode")
 		return 0
+	}
+	if *defaults {
+		lease, heartbeat = admission.DefaultLeaseDuration, admission.DefaultHeartbeatInterval
 	}
 	dir, err := os.MkdirTemp("", "collabgw-fleet-")
 	if err != nil {
