@@ -11,5 +11,7 @@
 // The stack runs a short lease (5 s, renewed every second) so a killed
 // edge's recovery fits in a test; the sweep is invoked by the tests, so
 // each sweep's report is seen. Run with `go test -race ./test/fleet`
-// (-short skips it).
+// (about 80 s on a shared two-core machine; -short skips it); add
+// `-args -fleet.defaults` to run at the production lease and heartbeat.
+// The times the tests log are recorded in docs/benchmarks.md (Fleet).
 package fleet
