@@ -258,14 +258,14 @@ func (s *Server) endReported(ended []admission.Ended) {
 }
 
 // release frees a session's slot through the release function. A failure
-// is counted and logged; the slot is still freed by the sweep once the
-// lease, which this edge no longer renews, expires.
+// is counted and logged; the heartbeat's reconciliation then finds the
+// session stray and releases it again (releaseStrays).
 func (s *Server) release(ctx context.Context, ref admission.SessionRef, reqID, reason string) {
 	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
 	defer cancel()
 	if err := s.rel.Release(ctx, lambdaapi.ReleaseRequest{Session: ref, Reason: reason}); err != nil {
 		s.met.inc(evReleaseFailed)
-		s.cfg.log.Warn("release failed; the sweep frees the slot when the lease expires",
+		s.cfg.log.Warn("release failed; released again as a stray at a later heartbeat",
 			"request", reqID, "session", ref.ID, "pool", ref.Pool, "reason", reason, "err", err)
 	}
 }

@@ -39,7 +39,7 @@ const (
 	evLogout                             // a device that logged out
 	evDrained                            // a session ended by the drain at shutdown
 	evProtocolError                      // a session ended because its device broke the protocol
-	evReleaseFailed                      // a release the function did not confirm (the sweep frees it)
+	evReleaseFailed                      // a release the function did not confirm (released again as a stray)
 	evStatusWrite                        // a status-time write to the store
 	evStoreWriteFailed                   // a lease, status, coverage or connectivity write that failed
 	evIMToGroupWise                      // SEND_IM relayed
@@ -49,6 +49,7 @@ const (
 	evHelloNextKey                       // during a key rotation, a verified hello for the next gateway key
 	evPeerResumeAccepted                 // a RESUME another task relayed here, accepted
 	evPeerResumeRefused                  // a RESUME another task relayed here, refused
+	evStrayReleased                      // a session the store had for this task, which did not hold it, released
 	numCounters
 )
 
@@ -64,6 +65,7 @@ var counterNames = [numCounters]string{
 	evIMToGroupWise: "IMToGroupWise", evIMToGroupWiseFailed: "IMToGroupWiseFailed", evIMToDevice: "IMToDevice",
 	evHelloCurrentKey: "HelloCurrentKey", evHelloNextKey: "HelloNextKey",
 	evPeerResumeAccepted: "PeerResumeAccepted", evPeerResumeRefused: "PeerResumeRefused",
+	evStrayReleased: "StrayReleased",
 }
 
 // maxStatus sizes the per-status arrays; status codes are small and stable.

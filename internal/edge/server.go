@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/edge/ratelimit"
@@ -57,6 +58,8 @@ type Server struct {
 	logins  sync.WaitGroup // admissions in flight
 	workers sync.WaitGroup // session endings, releases and store writes started in the background
 	connCap *connCap       // open device connections, shedding silent handshakes at the cap
+
+	strays map[admission.SessionRef]time.Time // when each stray was first seen; the heartbeat's goroutine only
 }
 
 // New returns an edge server. gatewayKey is the Noise static key devices
