@@ -5,8 +5,9 @@
 // all on loopback and started through internal/localstack. They prove what
 // one edge cannot: a RESUME from a new address reaches its session on any
 // edge, a killed edge's devices come back and its slots are freed, a
-// rolling restart loses no device and leaks no slot, and a login storm
-// spread over the edges admits exactly the pool's maximum.
+// rolling restart loses no device and leaks no slot, a login storm
+// spread over the edges admits exactly the pool's maximum, and a session
+// admitted for an edge that never held it (a stray) is released.
 //
 // The stack runs a short lease (5 s, renewed every second) so a killed
 // edge's recovery fits in a test; the sweep is invoked by the tests, so
