@@ -185,28 +185,50 @@ func (s *Store) LocateSession(ctx context.Context, deviceID, sessionID string) (
 // a session admitted a moment ago, not yet in the index, is never taken
 // for gone. A session that failed with an error is in neither list.
 func (s *Store) Reconcile(ctx context.Context, task string, held []SessionRef) (gone []SessionRef, err error) {
-	if err := validName(task); err != nil {
-		return nil, fmt.Errorf("%w: task %w", ErrInvalidRequest, err)
+	if len(held) == 0 {
+		return nil, validTask(task)
+	}
+	gone, _, err = s.ReconcileStrays(ctx, task, held)
+	return gone, err
+}
+
+// ReconcileStrays is Reconcile that also returns the strays: the sessions
+// the owner index lists for task that it does not hold. A stray is a slot
+// the task's edge is not using: a login whose authorize admitted it after
+// the edge gave up on the call (its answer lost or late), or a session
+// whose release failed. Nothing else frees it while the task lives (the
+// sweep ends only dead tasks' sessions), so the edge releases it — once it
+// has seen it stray at two heartbeats, since a login in flight is admitted
+// before the edge holds it, and the index lags a release. It queries the
+// owner index even when held is empty.
+func (s *Store) ReconcileStrays(ctx context.Context, task string, held []SessionRef) (gone, strays []SessionRef, err error) {
+	if err := validTask(task); err != nil {
+		return nil, nil, err
 	}
 	for _, ref := range held {
 		if err := ref.validate(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	if len(held) == 0 {
-		return nil, nil
+	isHeld := make(map[SessionRef]bool, len(held))
+	for _, ref := range held {
+		isHeld[ref] = true
 	}
 	listed := make(map[SessionRef]bool, len(held))
 	keyCond := expression.Key(attrOwner).Equal(expression.Value(task))
 	err = queryEach(ctx, s, "query owned sessions", query{keyCond: keyCond, index: ownerIndex, project: []string{attrSessionID, attrDevice, attrPool}},
 		func(page []sessionItem) bool {
 			for _, it := range page {
-				listed[it.ref()] = true
+				ref := it.ref()
+				listed[ref] = true
+				if !isHeld[ref] {
+					strays = append(strays, ref)
+				}
 			}
 			return true
 		})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var (
 		missing []SessionRef
@@ -219,7 +241,7 @@ func (s *Store) Reconcile(ctx context.Context, task string, held []SessionRef) (
 		}
 	}
 	if len(missing) == 0 {
-		return nil, nil
+		return nil, strays, nil
 	}
 	// Two held refs may share a key only if the edge held two sessions of
 	// one device in one pool; confirm each key once.
@@ -234,7 +256,7 @@ func (s *Store) Reconcile(ctx context.Context, task string, held []SessionRef) (
 		keys, outs = append(keys, k), append(outs, &items[i])
 	}
 	if _, err := s.getAll(ctx, "confirm sessions", keys, outs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	byKey := map[key]sessionItem{}
 	for i, ref := range missing {
@@ -248,5 +270,12 @@ func (s *Store) Reconcile(ctx context.Context, task string, held []SessionRef) (
 			gone = append(gone, ref)
 		}
 	}
-	return gone, nil
+	return gone, strays, nil
+}
+
+func validTask(task string) error {
+	if err := validName(task); err != nil {
+		return fmt.Errorf("%w: task %w", ErrInvalidRequest, err)
+	}
+	return nil
 }

@@ -563,3 +563,45 @@ func TestWhichIndexesEachWriteTouches(t *testing.T) {
 		})
 	}
 }
+
+// TestReconcileStraysListsOwnedSessionsNotHeld: a session the store has
+// for the task but the task does not hold (its login's answer was lost,
+// or its release failed) is a stray, reported with or without held
+// sessions; another task's sessions and the held ones never are.
+func TestReconcileStraysListsOwnedSessionsNotHeld(t *testing.T) {
+	e := newEnv(t)
+	e.pool(PoolConfig{MaxSessions: 10})
+	e.users("u", 4, "main")
+	mine := e.holdOn(testTask, []string{"u0000", "u0001", "u0002"})
+	e.holdOn("edge-2", []string{"u0003"})
+
+	for _, tc := range []struct {
+		name string
+		held []SessionRef
+		want []SessionRef
+	}{
+		{"one not held", []SessionRef{mine[0].SessionRef, mine[1].SessionRef}, []SessionRef{mine[2].SessionRef}},
+		{"none held", nil, []SessionRef{mine[0].SessionRef, mine[1].SessionRef, mine[2].SessionRef}},
+		{"all held", []SessionRef{mine[0].SessionRef, mine[1].SessionRef, mine[2].SessionRef}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gone, strays, err := e.store.ReconcileStrays(e.ctx, testTask, tc.held)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.SortFunc(strays, compareRef)
+			if len(gone) != 0 || !slices.Equal(strays, tc.want) {
+				t.Fatalf("gone %v, strays %v; want no gone, strays %v", gone, strays, tc.want)
+			}
+		})
+	}
+	// Released, a stray is no longer one.
+	if err := e.store.Release(e.ctx, mine[2].SessionRef); err != nil {
+		t.Fatal(err)
+	}
+	_, strays, err := e.store.ReconcileStrays(e.ctx, testTask, []SessionRef{mine[0].SessionRef, mine[1].SessionRef})
+	if err != nil || len(strays) != 0 {
+		t.Fatalf("after the release: strays %v, %v", strays, err)
+	}
+	e.checkCounter("main", 3)
+}

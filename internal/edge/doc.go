@@ -26,6 +26,7 @@
 //	  │ ◀─ queued IMs ─│ no new GroupWise login                                      │
 //	  │                │ every heartbeat: RenewTaskLease (one write per task), then  │
 //	  │                │ Reconcile(held) ─▶ gone → LOGGED_OUT                         │
+//	  │                │   stray (stored for it, not held, past a login) → release   │
 //
 // # Protocol flow (RESUME on a task that does not hold the session)
 //

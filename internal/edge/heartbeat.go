@@ -20,10 +20,8 @@ func (s *Server) heartbeatLoop(ctx context.Context) {
 		defer close(scanDone)
 		s.silenceLoop(ctx)
 	}()
-	var retries sync.WaitGroup
 	defer func() {
 		<-scanDone
-		retries.Wait()
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeWriteTimeout)
 		defer cancel()
 		if err := s.leases.ExpireTaskLease(ectx, s.owner); err != nil {
@@ -40,15 +38,16 @@ func (s *Server) heartbeatLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			s.heartbeat(ctx)
-			s.retryReleases(ctx, &retries)
 		}
 	}
 }
 
 // heartbeat is one round: sessions whose GroupWise connection ended are
 // ended (and released); the task's lease is renewed (one write, whatever
-// the task holds); then the held sessions are reconciled with the store,
-// and those it no longer has are ended and their devices told LOGGED_OUT.
+// the task holds); then the held sessions are reconciled with the store:
+// those it no longer has are ended and their devices told LOGGED_OUT, and
+// those it has for this task that the task does not hold are released
+// (releaseStrays).
 // Gone is all a reconciliation can say: an eviction at the maximum, an
 // inactivity logout, the task's own lease lapsing, a revoked device and a
 // replacement by a newer login of the same device elsewhere all look alike
@@ -80,15 +79,13 @@ func (s *Server) heartbeat(ctx context.Context) {
 		s.met.inc(evStoreWriteFailed)
 		s.cfg.log.Warn("task lease not renewed; retried next heartbeat", "task", s.owner, "sessions", len(refs), "err", err)
 	}
-	if len(refs) == 0 {
-		return
-	}
-	gone, err := s.leases.Reconcile(rctx, s.owner, refs)
+	gone, strays, err := s.leases.ReconcileStrays(rctx, s.owner, refs)
 	if err != nil {
 		s.met.inc(evStoreWriteFailed)
 		s.cfg.log.Warn("reconciliation failed; retried next heartbeat", "sessions", len(refs), "err", err)
 		return
 	}
+	s.releaseStrays(strays)
 	for _, ref := range gone {
 		ss := s.lookup(ref.ID)
 		if ss == nil {
@@ -99,6 +96,36 @@ func (s *Server) heartbeat(ctx context.Context) {
 			ss.end(s.life, ending{reason: "gone-on-reconcile", notify: status.LoggedOut})
 		})
 	}
+}
+
+// releaseStrays releases the sessions the store has for this task but the
+// task does not hold: a login whose authorize admitted it after the edge
+// gave up on the call, or a session whose release failed. Nothing else
+// frees such a slot while the task lives: the sweep ends only dead tasks'
+// sessions. A session is released only once it has been stray for longer
+// than a login can take (login timeout plus a heartbeat, for the owner
+// index's lag), because a login in flight is admitted before the edge
+// holds it, and the index lags a release.
+func (s *Server) releaseStrays(strays []admission.SessionRef) {
+	now := s.cfg.now()
+	seen := make(map[admission.SessionRef]time.Time, len(strays))
+	for _, ref := range strays {
+		first, ok := s.strays[ref]
+		if !ok {
+			first = now
+		}
+		if now.Sub(first) < s.cfg.loginTimeout+s.cfg.heartbeat {
+			seen[ref] = first
+			continue
+		}
+		// Forgotten once released: should the release fail, it is a new
+		// stray at the next heartbeat.
+		s.met.inc(evStrayReleased)
+		s.cfg.log.Warn("releasing a stray session: the store has it for this task, which does not hold it",
+			"session", ref.ID, "pool", ref.Pool, "device", ref.DeviceID, "stray_ms", now.Sub(first).Milliseconds())
+		s.background(func() { s.release(s.life, ref, "", "stray") })
+	}
+	s.strays = seen
 }
 
 // silenceWriteConcurrency bounds the parallel writes of one silence scan

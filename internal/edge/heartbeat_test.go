@@ -98,3 +98,55 @@ func TestStoreLocatorMapsTheStoresAnswer(t *testing.T) {
 		})
 	}
 }
+
+// TestStraySessions: a session the store has for this task but the task
+// does not hold (its login's answer was lost, its release failed) is
+// released once it has been stray longer than a login can take; one that
+// stops being stray before that (a login in flight, then held) never is.
+func TestStraySessions(t *testing.T) {
+	stray := admission.SessionRef{Pool: "main", DeviceID: "device0009", ID: "STRAY"}
+	for _, tc := range []struct {
+		name         string
+		loginTimeout time.Duration
+		strayFor     time.Duration // then it is no longer reported
+		released     bool
+	}{
+		{name: "stray past a login's time is released", loginTimeout: 50 * time.Millisecond, strayFor: time.Hour, released: true},
+		{name: "stray while a login could still hold it is kept", loginTimeout: 5 * time.Second, strayFor: 300 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEdge(t, nil, WithHeartbeat(20*time.Millisecond), WithLoginTimeout(tc.loginTimeout))
+			held := e.device(1)
+			held.mustLogin()
+			e.leases.mu.Lock()
+			e.leases.strays = []admission.SessionRef{stray}
+			e.leases.mu.Unlock()
+			releasedStray := func() bool {
+				for _, r := range e.fn.releases() {
+					if r.Session == stray && r.Reason == "stray" {
+						return true
+					}
+				}
+				return false
+			}
+			if tc.released {
+				eventually(t, "the stray released", releasedStray)
+				if n := e.srv.Stats().Events["StrayReleased"]; n < 1 {
+					t.Fatalf("StrayReleased = %d", n)
+				}
+			} else {
+				time.Sleep(tc.strayFor) // many heartbeats
+				e.leases.mu.Lock()
+				e.leases.strays = nil
+				e.leases.mu.Unlock()
+				time.Sleep(100 * time.Millisecond)
+				if releasedStray() {
+					t.Fatal("a session stray for less than a login's time was released")
+				}
+			}
+			if n := e.srv.Stats().Sessions; n != 1 {
+				t.Fatalf("%d sessions held, want the held one kept", n)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -115,6 +116,7 @@ type fakeLeases struct {
 	expired  bool
 	statuses int // activity writes that are not coverage changes (silence)
 	coverage []admission.Coverage
+	strays   []admission.SessionRef // what ReconcileStrays reports stray
 }
 
 func (l *fakeLeases) RenewTaskLease(_ context.Context, task, addr string) (admission.TaskLease, error) {
@@ -132,16 +134,15 @@ func (l *fakeLeases) ExpireTaskLease(context.Context, string) error {
 	return nil
 }
 
-func (l *fakeLeases) Reconcile(_ context.Context, _ string, refs []admission.SessionRef) ([]admission.SessionRef, error) {
+func (l *fakeLeases) ReconcileStrays(_ context.Context, _ string, refs []admission.SessionRef) (gone, strays []admission.SessionRef, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var gone []admission.SessionRef
 	for _, r := range refs {
 		if l.gone[r.ID] {
 			gone = append(gone, r)
 		}
 	}
-	return gone, nil
+	return gone, slices.Clone(l.strays), nil
 }
 
 func (l *fakeLeases) SetActivity(_ context.Context, _ string, _ admission.SessionRef, a admission.Activity) error {

@@ -18,9 +18,10 @@ import (
 
 // releaseTimeout bounds one release, retries included. It is generous: a
 // burst of logouts can queue behind Lambda's concurrency, and a release
-// that gives up waits for a retry round (releaseretry.go). It is longer than the drain: a release still running at the drain
-// deadline is cancelled with the server's life (the task's lease, ended
-// right after, makes the slot evictable at once).
+// that gives up leaves a stray the heartbeat releases again
+// (releaseStrays). It is longer than the drain: a release still running
+// at the drain deadline is cancelled with the server's life (the task's
+// lease, ended right after, makes the slot evictable at once).
 const releaseTimeout = 30 * time.Second
 
 // internalRetryAfter is the retry delay given with SERVER_BUSY when the edge
@@ -261,8 +262,18 @@ func (s *Server) endReported(ended []admission.Ended) {
 }
 
 // release frees a session's slot through the release function. A failure
-// is counted and logged; the slot is still freed by the sweep once the
-// lease, which this edge no longer renews, expires.
+// is counted and logged; the heartbeat's reconciliation then finds the
+// session stray and releases it again (releaseStrays).
+func (s *Server) release(ctx context.Context, ref admission.SessionRef, reqID, reason string) {
+	ctx, cancel := context.WithTimeout(ctx, releaseTimeout)
+	defer cancel()
+	if err := s.rel.Release(ctx, lambdaapi.ReleaseRequest{Session: ref, Reason: reason}); err != nil {
+		s.met.inc(evReleaseFailed)
+		s.cfg.log.Warn("release failed; released again as a stray at a later heartbeat",
+			"request", reqID, "session", ref.ID, "pool", ref.Pool, "reason", reason, "err", err)
+	}
+}
+
 func refusal(code status.Code, retryAfter time.Duration) *devproto.ServerStatus {
 	return &devproto.ServerStatus{Code: code, Message: code.Text(), RetryAfter: retryAfter}
 }

@@ -40,9 +40,7 @@ const (
 	evDrained                            // a session ended by the drain at shutdown
 	evAbandoned                          // a session the drain had not ended at its deadline, closed without a release
 	evProtocolError                      // a session ended because its device broke the protocol
-	evReleaseFailed                      // a release the function did not confirm (kept and retried: releaseretry.go)
-	evReleaseRetried                     // a failed release that a retry completed
-	evReleaseDropped                     // a failed release not kept for a retry: too many waiting
+	evReleaseFailed                      // a release the function did not confirm (released again as a stray)
 	evStatusWrite                        // a status-time write to the store
 	evStoreWriteFailed                   // a lease, status, coverage or connectivity write that failed
 	evIMToGroupWise                      // SEND_IM relayed
@@ -52,6 +50,7 @@ const (
 	evHelloNextKey                       // during a key rotation, a verified hello for the next gateway key
 	evPeerResumeAccepted                 // a RESUME another task relayed here, accepted
 	evPeerResumeRefused                  // a RESUME another task relayed here, refused
+	evStrayReleased                      // a session the store had for this task, which did not hold it, released
 	numCounters
 )
 
@@ -63,10 +62,11 @@ var counterNames = [numCounters]string{
 	dropUnexpectedMessage: "DropUnexpectedMessage", dropMalformedMessage: "DropMalformedMessage",
 	evGone: "SessionGone", evGraceExpired: "GraceExpired", evGroupWiseLost: "GroupWiseLost", evProtocolError: "ProtocolError",
 	evSignedOnElsewhere: "SignedOnElsewhere", evDeviceDropped: "DeviceDropped", evLogout: "Logout", evDrained: "Drained", evAbandoned: "Abandoned",
-	evReleaseFailed: "ReleaseFailed", evReleaseRetried: "ReleaseRetried", evReleaseDropped: "ReleaseDropped", evStatusWrite: "StatusWrite", evStoreWriteFailed: "StoreWriteFailed",
+	evReleaseFailed: "ReleaseFailed", evStatusWrite: "StatusWrite", evStoreWriteFailed: "StoreWriteFailed",
 	evIMToGroupWise: "IMToGroupWise", evIMToGroupWiseFailed: "IMToGroupWiseFailed", evIMToDevice: "IMToDevice",
 	evHelloCurrentKey: "HelloCurrentKey", evHelloNextKey: "HelloNextKey",
 	evPeerResumeAccepted: "PeerResumeAccepted", evPeerResumeRefused: "PeerResumeRefused",
+	evStrayReleased: "StrayReleased",
 }
 
 // maxStatus sizes the per-status arrays; status codes are small and stable.
@@ -103,10 +103,8 @@ type Stats struct {
 	Connections int64 `json:"connections"`
 	// WaitingForHello counts the connections that have not yet sent a
 	// whole HELLO: the ones shed first at the connection cap.
-	WaitingForHello int64 `json:"waitingForHello"`
-	Sessions        int64 `json:"sessions"`
-	// PendingReleases counts the failed releases kept for a retry.
-	PendingReleases int              `json:"pendingReleases"`
+	WaitingForHello int64            `json:"waitingForHello"`
+	Sessions        int64            `json:"sessions"`
 	Detached        int64            `json:"detached"`
 	Draining        bool             `json:"draining"`
 	Logins          map[string]int64 `json:"logins"`  // by status name

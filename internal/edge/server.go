@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/edge/ratelimit"
@@ -63,13 +64,14 @@ type Server struct {
 	mu       sync.Mutex          // guards sessions, relays and peerLn
 	sessions map[string]*session // by session id
 	relays   map[*relay]struct{} // device links this task relays to another owner
-	pending  pendingReleases     // failed releases, retried after heartbeats
 	peerLn   net.Listener        // set by ListenPeer, served by Run
 
 	conns   sync.WaitGroup // connection goroutines (handshakes and readers)
 	logins  sync.WaitGroup // admissions in flight
 	workers sync.WaitGroup // session endings, releases and store writes started in the background
 	connCap *connCap       // open device connections, shedding silent handshakes at the cap
+
+	strays map[admission.SessionRef]time.Time // when each stray was first seen; the heartbeat's goroutine only
 }
 
 // New returns an edge server. gatewayKey is the Noise static key devices
@@ -327,7 +329,6 @@ func (s *Server) background(f func()) {
 func (s *Server) Stats() Stats {
 	st := s.met.snapshot()
 	st.Draining = s.draining.Load()
-	st.PendingReleases = s.pending.len()
 	_, waiting := s.connCap.counts()
 	st.WaitingForHello = int64(waiting)
 	if s.peerMet != nil {

@@ -114,6 +114,7 @@ func (c *session) login(req gwproto.Request) bool {
 			c.status = gwproto.StatusAvailable
 			s.sessions[u.id] = append(s.sessions[u.id], c)
 			s.loggedIn++
+			s.logins[u.id]++
 			for _, ct := range s.cfg.contacts[u.id] {
 				c.watched[s.users[ct].dn] = true
 			}

@@ -52,6 +52,7 @@ type Server struct {
 	confs    map[string][]string   // conference GUID prefix -> participant DNs
 	loggedIn int                   // logged-in sessions, for WithMaxConnections
 	requests map[string]int        // requests answered, by command (bounded by handledCommands)
+	logins   map[string]int        // accepted logins by user id (bounded by the directory)
 
 	observer atomic.Pointer[func(LoginTiming)] // ObserveLogins; nil: none
 
@@ -85,6 +86,7 @@ func New(opts ...Option) (*Server, error) {
 		sessions: map[string][]*session{},
 		confs:    map[string][]string{},
 		requests: map[string]int{},
+		logins:   map[string]int{},
 	}
 	for id, pw := range cfg.users {
 		u := &user{id: id, password: pw, dn: "cn=" + id + DefaultDNSuffix, state: cfg.states[id]}
@@ -224,6 +226,31 @@ func (s *Server) Requests(command string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests[command]
+}
+
+// Logins returns how many logins of the user (id or DN) the server
+// accepted since it started: a test checks with it that a session resumed
+// on any edge never logged in to GroupWise again.
+func (s *Server) Logins(user string) int {
+	u, ok := s.lookup(user)
+	if !ok {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logins[u.id]
+}
+
+// SessionsOf returns how many logged-in connections the user (id or DN)
+// has now.
+func (s *Server) SessionsOf(user string) int {
+	u, ok := s.lookup(user)
+	if !ok {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions[u.id])
 }
 
 // lookup finds a user by id or DN, case-insensitively.

@@ -294,3 +294,46 @@ func TestDemoUsersAndCAFile(t *testing.T) {
 		t.Fatal("CA is not PEM")
 	}
 }
+
+func TestLoginsAndSessionsPerUser(t *testing.T) {
+	srv := start(t)
+	a1, a2 := dialRaw(t, srv), dialRaw(t, srv)
+	if code := result(t, a1.login("alice", "pw-a")); code != gwproto.ResultOK {
+		t.Fatalf("login: %v", code)
+	}
+	if code := result(t, dialRaw(t, srv).login("alice", "wrong")); code != gwproto.ResultPasswordInvalid {
+		t.Fatalf("bad password: %v", code)
+	}
+	if code := result(t, a2.login("ALICE", "pw-a")); code != gwproto.ResultOK {
+		t.Fatalf("second login: %v", code)
+	}
+	for _, tt := range []struct {
+		user             string
+		logins, sessions int
+	}{
+		{"alice", 2, 2},
+		{"cn=alice" + DefaultDNSuffix, 2, 2},
+		{"bob", 0, 0},
+		{"nobody", 0, 0},
+	} {
+		t.Run(tt.user, func(t *testing.T) {
+			if got := srv.Logins(tt.user); got != tt.logins {
+				t.Errorf("Logins = %d, want %d", got, tt.logins)
+			}
+			if got := srv.SessionsOf(tt.user); got != tt.sessions {
+				t.Errorf("SessionsOf = %d, want %d", got, tt.sessions)
+			}
+		})
+	}
+	a1.conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.SessionsOf("alice") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("SessionsOf after a hang-up = %d, want 1", srv.SessionsOf("alice"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := srv.Logins("alice"); got != 2 {
+		t.Fatalf("Logins after a hang-up = %d, want 2 (logins are counted, not held)", got)
+	}
+}
