@@ -237,7 +237,7 @@ func TestAdmitReplacementEndsOldSessionForItsEdge(t *testing.T) {
 	if first.ID == second.ID {
 		t.Fatal("replacement kept the session id")
 	}
-	gone, err := e.store.Reconcile(e.ctx, testTask, []SessionRef{first.SessionRef, second.SessionRef})
+	gone, _, err := e.store.Reconcile(e.ctx, testTask, []SessionRef{first.SessionRef, second.SessionRef})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -436,7 +436,7 @@ func TestEdgeStoreAccessIsWhatIAMAllows(t *testing.T) {
 			wantErr: admission.ErrSessionGone, calls: []string{"dynamodb:UpdateItem SESSION#", "dynamodb:GetItem SESSION#"}},
 		{name: "reconcile, every session listed", method: "Reconcile",
 			run: func() error {
-				gone, err := w.leases.Reconcile(w.ctx, edgeTask, []admission.SessionRef{s1, s2})
+				gone, _, err := w.leases.Reconcile(w.ctx, edgeTask, []admission.SessionRef{s1, s2})
 				if err == nil && len(gone) != 0 {
 					err = fmt.Errorf("gone %v, want none", gone)
 				}
@@ -446,7 +446,7 @@ func TestEdgeStoreAccessIsWhatIAMAllows(t *testing.T) {
 		{name: "reconcile confirms a session missing from the index", method: "Reconcile",
 			run: func() error {
 				missing := admission.SessionRef{Pool: edgePool, DeviceID: "dev-u3", ID: "ended-elsewhere"}
-				gone, err := w.leases.Reconcile(w.ctx, edgeTask, []admission.SessionRef{s1, missing})
+				gone, _, err := w.leases.Reconcile(w.ctx, edgeTask, []admission.SessionRef{s1, missing})
 				if err == nil && (len(gone) != 1 || gone[0] != missing) {
 					err = fmt.Errorf("gone %v, want %v", gone, missing)
 				}

@@ -132,7 +132,7 @@ func (h *heldSim) run(d time.Duration) {
 				if _, err := e.store.RenewTaskLease(e.ctx, task, task+".internal:3102"); err != nil {
 					e.t.Fatal(err)
 				}
-				if gone, err := e.store.Reconcile(e.ctx, task, h.refs[i]); err != nil || len(gone) != 0 {
+				if gone, _, err := e.store.Reconcile(e.ctx, task, h.refs[i]); err != nil || len(gone) != 0 {
 					e.t.Fatalf("reconcile: gone %v, %v", gone, err)
 				}
 			}

@@ -51,7 +51,7 @@ func TestSweepEndsTheSessionsOfDeadTasks(t *testing.T) {
 	if ps.Live != 1 || ps.Drift != 0 || ps.Repaired {
 		t.Fatalf("report %+v", ps)
 	}
-	if gone, err := e.store.Reconcile(e.ctx, "edge-2", []SessionRef{alive.SessionRef}); err != nil || len(gone) != 0 {
+	if gone, _, err := e.store.Reconcile(e.ctx, "edge-2", []SessionRef{alive.SessionRef}); err != nil || len(gone) != 0 {
 		t.Fatalf("the live task's session: gone %v, %v", gone, err)
 	}
 	e.checkCounter("main", 1)
@@ -111,7 +111,7 @@ func TestSweepEndsInactiveSessionsBelowTheMaximum(t *testing.T) {
 	if ps := report.Pools[0]; len(ps.Ended) != 1 || ps.Ended[0].Session != away.SessionRef || ps.Ended[0].Reason != EndInactivity {
 		t.Fatalf("second sweep ended %+v, want the session out of coverage", ps.Ended)
 	}
-	gone, err := e.store.Reconcile(e.ctx, testTask, []SessionRef{quiet.SessionRef, away.SessionRef, chatty.SessionRef})
+	gone, _, err := e.store.Reconcile(e.ctx, testTask, []SessionRef{quiet.SessionRef, away.SessionRef, chatty.SessionRef})
 	if err != nil || len(gone) != 2 || slices.Contains(gone, chatty.SessionRef) {
 		t.Fatalf("gone %v, %v; want the quiet and the away sessions", gone, err)
 	}
@@ -179,7 +179,7 @@ func TestSessionWritesOnAnEndedSessionSayGone(t *testing.T) {
 			return e.store.SetConnectivity(e.ctx, o, s.SessionRef, Connectivity{UserDN: "cn=alice"})
 		}},
 		{"reconcile", func(o string) error {
-			gone, err := e.store.Reconcile(e.ctx, o, []SessionRef{s.SessionRef})
+			gone, _, err := e.store.Reconcile(e.ctx, o, []SessionRef{s.SessionRef})
 			if err == nil && len(gone) == 1 {
 				return ErrSessionGone
 			}

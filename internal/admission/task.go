@@ -184,16 +184,9 @@ func (s *Store) LocateSession(ctx context.Context, deviceID, sessionID string) (
 // confirms every held session missing from it with a consistent read, so
 // a session admitted a moment ago, not yet in the index, is never taken
 // for gone. A session that failed with an error is in neither list.
-func (s *Store) Reconcile(ctx context.Context, task string, held []SessionRef) (gone []SessionRef, err error) {
-	if len(held) == 0 {
-		return nil, validTask(task)
-	}
-	gone, _, err = s.ReconcileStrays(ctx, task, held)
-	return gone, err
-}
-
-// ReconcileStrays is Reconcile that also returns the strays: the sessions
-// the owner index lists for task that it does not hold. A stray is a slot
+//
+// It also returns the strays: the sessions the owner index lists for task
+// that it does not hold. A stray is a slot
 // the task's edge is not using: a login whose authorize admitted it after
 // the edge gave up on the call (its answer lost or late), or a session
 // whose release failed. Nothing else frees it while the task lives (the
@@ -201,7 +194,7 @@ func (s *Store) Reconcile(ctx context.Context, task string, held []SessionRef) (
 // has seen it stray at two heartbeats, since a login in flight is admitted
 // before the edge holds it, and the index lags a release. It queries the
 // owner index even when held is empty.
-func (s *Store) ReconcileStrays(ctx context.Context, task string, held []SessionRef) (gone, strays []SessionRef, err error) {
+func (s *Store) Reconcile(ctx context.Context, task string, held []SessionRef) (gone, strays []SessionRef, err error) {
 	if err := validTask(task); err != nil {
 		return nil, nil, err
 	}

@@ -81,7 +81,7 @@ func TestATaskThatRenewsInTimeKeepsItsSessions(t *testing.T) {
 		t.Fatalf("after the renewal: %v, want SERVER_BUSY", d.Status)
 	}
 	refs := []SessionRef{held[0].SessionRef, held[1].SessionRef, held[2].SessionRef}
-	gone, err := e.store.Reconcile(e.ctx, "edge-2", refs)
+	gone, _, err := e.store.Reconcile(e.ctx, "edge-2", refs)
 	if err != nil || len(gone) != 1 || gone[0] != first.Ended[0].Session {
 		t.Fatalf("reconcile: %v, %v; want only the evicted session", gone, err)
 	}
@@ -153,7 +153,7 @@ func TestReconcileFindsSessionsEndedElsewhere(t *testing.T) {
 	for i, s := range held {
 		refs[i] = s.SessionRef
 	}
-	gone, err := e.store.Reconcile(e.ctx, testTask, refs)
+	gone, _, err := e.store.Reconcile(e.ctx, testTask, refs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,11 +564,11 @@ func TestWhichIndexesEachWriteTouches(t *testing.T) {
 	}
 }
 
-// TestReconcileStraysListsOwnedSessionsNotHeld: a session the store has
+// TestReconcileListsOwnedSessionsNotHeld: a session the store has
 // for the task but the task does not hold (its login's answer was lost,
 // or its release failed) is a stray, reported with or without held
 // sessions; another task's sessions and the held ones never are.
-func TestReconcileStraysListsOwnedSessionsNotHeld(t *testing.T) {
+func TestReconcileListsOwnedSessionsNotHeld(t *testing.T) {
 	e := newEnv(t)
 	e.pool(PoolConfig{MaxSessions: 10})
 	e.users("u", 4, "main")
@@ -585,7 +585,7 @@ func TestReconcileStraysListsOwnedSessionsNotHeld(t *testing.T) {
 		{"all held", []SessionRef{mine[0].SessionRef, mine[1].SessionRef, mine[2].SessionRef}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			gone, strays, err := e.store.ReconcileStrays(e.ctx, testTask, tc.held)
+			gone, strays, err := e.store.Reconcile(e.ctx, testTask, tc.held)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -599,7 +599,7 @@ func TestReconcileStraysListsOwnedSessionsNotHeld(t *testing.T) {
 	if err := e.store.Release(e.ctx, mine[2].SessionRef); err != nil {
 		t.Fatal(err)
 	}
-	_, strays, err := e.store.ReconcileStrays(e.ctx, testTask, []SessionRef{mine[0].SessionRef, mine[1].SessionRef})
+	_, strays, err := e.store.Reconcile(e.ctx, testTask, []SessionRef{mine[0].SessionRef, mine[1].SessionRef})
 	if err != nil || len(strays) != 0 {
 		t.Fatalf("after the release: strays %v, %v", strays, err)
 	}

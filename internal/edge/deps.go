@@ -32,10 +32,10 @@ type LeaseStore interface {
 	RenewTaskLease(ctx context.Context, task, addr string) (admission.TaskLease, error)
 	// ExpireTaskLease ends this task's lease when it stops.
 	ExpireTaskLease(ctx context.Context, task string) error
-	// ReconcileStrays returns the held sessions the store no longer has for
+	// Reconcile returns the held sessions the store no longer has for
 	// this task (ended elsewhere), and the strays: sessions the store has
 	// for this task that it does not hold.
-	ReconcileStrays(ctx context.Context, task string, held []admission.SessionRef) (gone, strays []admission.SessionRef, err error)
+	Reconcile(ctx context.Context, task string, held []admission.SessionRef) (gone, strays []admission.SessionRef, err error)
 	SetActivity(ctx context.Context, owner string, ref admission.SessionRef, a admission.Activity) error
 	SetConnectivity(ctx context.Context, owner string, ref admission.SessionRef, c admission.Connectivity) error
 }

@@ -79,7 +79,7 @@ func (s *Server) heartbeat(ctx context.Context) {
 		s.met.inc(evStoreWriteFailed)
 		s.cfg.log.Warn("task lease not renewed; retried next heartbeat", "task", s.owner, "sessions", len(refs), "err", err)
 	}
-	gone, strays, err := s.leases.ReconcileStrays(rctx, s.owner, refs)
+	gone, strays, err := s.leases.Reconcile(rctx, s.owner, refs)
 	if err != nil {
 		s.met.inc(evStoreWriteFailed)
 		s.cfg.log.Warn("reconciliation failed; retried next heartbeat", "sessions", len(refs), "err", err)

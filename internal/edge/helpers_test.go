@@ -116,7 +116,7 @@ type fakeLeases struct {
 	expired  bool
 	statuses int // activity writes that are not coverage changes (silence)
 	coverage []admission.Coverage
-	strays   []admission.SessionRef // what ReconcileStrays reports stray
+	strays   []admission.SessionRef // what Reconcile reports stray
 }
 
 func (l *fakeLeases) RenewTaskLease(_ context.Context, task, addr string) (admission.TaskLease, error) {
@@ -134,7 +134,7 @@ func (l *fakeLeases) ExpireTaskLease(context.Context, string) error {
 	return nil
 }
 
-func (l *fakeLeases) ReconcileStrays(_ context.Context, _ string, refs []admission.SessionRef) (gone, strays []admission.SessionRef, err error) {
+func (l *fakeLeases) Reconcile(_ context.Context, _ string, refs []admission.SessionRef) (gone, strays []admission.SessionRef, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range refs {
