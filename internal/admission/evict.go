@@ -54,13 +54,18 @@ func (s *Store) makeRoom(ctx context.Context, pool PoolConfig, need int) ([]Ende
 	}
 	slices.Sort(dead)
 	for _, task := range dead {
+		if s.deadEmpty.known(task, pool.Name, now) {
+			continue
+		}
 		rule := func(sessionItem) endRule {
 			return endRule{reason: EndLeaseExpired, owner: task, deadTask: task, device: true}
 		}
 		keyCond := expression.Key(attrOwner).Equal(expression.Value(task)).
 			And(expression.Key(attrPool).Equal(expression.Value(pool.Name)))
+		owned := false
 		err := queryEach(ctx, s, "query a dead task's sessions", query{keyCond: keyCond, index: ownerIndex, pageSize: pageSize},
 			func(page []sessionItem) bool {
+				owned = owned || len(page) > 0
 				for i := range page {
 					page[i].Owner = task
 				}
@@ -68,6 +73,9 @@ func (s *Store) makeRoom(ctx context.Context, pool PoolConfig, need int) ([]Ende
 			})
 		if err != nil || endErr != nil || len(ended) == need {
 			return ended, errors.Join(err, endErr)
+		}
+		if !owned {
+			s.deadEmpty.remember(task, pool.Name, now)
 		}
 	}
 	if pool.MaxSessions == 0 || pool.IdleTimeout == 0 {

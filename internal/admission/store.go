@@ -114,6 +114,7 @@ type Store struct {
 	taskRetention    time.Duration
 	sweepRate        float64
 	pools            *poolCache
+	deadEmpty        deadEmptyCache // dead tasks recently found owning nothing in a pool (evict.go)
 	log              *slog.Logger
 }
 
