@@ -9,16 +9,22 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/collabgw/collabgw/internal/lambdaapi"
 )
 
-// DefaultInvokeAttempts bounds the attempts of one call whose function
-// reported UnavailableError (the SDK already retries throttling itself).
+// DefaultInvokeAttempts bounds the attempts of one authorize call whose
+// function reported UnavailableError (the SDK already retries throttling
+// itself); a release is tried until its context ends (Release).
 const DefaultInvokeAttempts = 3
 
-// invokeBackoff is the pause before the second attempt; it doubles after.
-const invokeBackoff = 50 * time.Millisecond
+// invokeBackoff is the pause before the second attempt; it doubles after,
+// up to maxInvokeBackoff.
+const (
+	invokeBackoff    = 50 * time.Millisecond
+	maxInvokeBackoff = 2 * time.Second
+)
 
 // Errors of a function call.
 var (
@@ -84,17 +90,26 @@ func NewFunctions(client LambdaInvoker, authorize, release string, attempts int)
 // idempotent per request id.
 func (f *Functions) Authorize(ctx context.Context, req lambdaapi.AuthorizeRequest) (lambdaapi.AuthorizeResponse, error) {
 	var resp lambdaapi.AuthorizeResponse
-	err := f.call(ctx, f.authorize, req, &resp)
+	err := f.call(ctx, f.authorize, req, &resp, func(err error, attempt int) bool {
+		return errors.Is(err, ErrFunctionUnavailable) && attempt < f.attempts
+	})
 	return resp, err
 }
 
-// Release implements Releaser; release is idempotent.
+// Release implements Releaser. Release is idempotent, so a release the
+// function reported unavailable, or Lambda throttled past the SDK's own
+// retries (a burst of logouts or a drain above the function's
+// concurrency), is tried again, backing off, until ctx ends: a release
+// given up leaves its slot taken until the heartbeat finds it stray.
 func (f *Functions) Release(ctx context.Context, req lambdaapi.ReleaseRequest) error {
 	var resp lambdaapi.ReleaseResponse
-	return f.call(ctx, f.release, req, &resp)
+	return f.call(ctx, f.release, req, &resp, func(err error, _ int) bool {
+		return errors.Is(err, ErrFunctionUnavailable) || isThrottled(err)
+	})
 }
 
-func (f *Functions) call(ctx context.Context, name string, req, resp any) error {
+// call invokes a function, and again while again says so, backing off.
+func (f *Functions) call(ctx context.Context, name string, req, resp any, again func(err error, attempt int) bool) error {
 	payload, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("edge: %s: %w", name, err)
@@ -102,16 +117,23 @@ func (f *Functions) call(ctx context.Context, name string, req, resp any) error 
 	backoff := invokeBackoff
 	for attempt := 1; ; attempt++ {
 		err = f.invoke(ctx, name, payload, resp)
-		if err == nil || !errors.Is(err, ErrFunctionUnavailable) || attempt == f.attempts {
+		if err == nil || !again(err, attempt) {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return err
 		case <-time.After(backoff):
-			backoff *= 2
+			backoff = min(2*backoff, maxInvokeBackoff)
 		}
 	}
+}
+
+// isThrottled reports Lambda's refusal of an invoke over the function's
+// concurrency (HTTP 429).
+func isThrottled(err error) bool {
+	var tooMany *types.TooManyRequestsException
+	return errors.As(err, &tooMany)
 }
 
 func (f *Functions) invoke(ctx context.Context, name string, payload []byte, resp any) error {
