@@ -264,7 +264,7 @@ func (r *raw) transaction(dev int) (*dynamodb.TransactWriteItemsInput, error) {
 		"sid": s(sid), manifest.AttrPool: s(rawPool), "device": s(rawDevice(dev)), "user": s(rawUser(dev)),
 		manifest.AttrOwner: s("bench-task"), "req": s(sid), "ver": n(1), "created": n(nowMs), "lastStatus": n(nowMs),
 		"cov": s("in"), "covSince": n(nowMs), "resumeHash": &types.AttributeValueMemberB{Value: id[:]},
-		"conn": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"host": s("127.0.0.1"), "port": n(8300)}},
+		"conn": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"host": s("127.0.0.1"), "port": n(manifest.GroupWisePort)}},
 	})
 	put, err := expression.NewBuilder().WithCondition(expression.AttributeNotExists(expression.Name(manifest.AttrPartitionKey))).Build()
 	if err != nil {

@@ -50,13 +50,16 @@ const (
 	DefaultTable      = "collabgw"
 	DefaultPool       = "demo"
 	DefaultDemoUsers  = 10
-	DefaultGroupWise  = "127.0.0.1:8300"
 	DefaultSweepEvery = time.Minute
 	// LocalRegion and the static credentials below are what the local
 	// functions and clients use; DynamoDB Local accepts any.
 	LocalRegion = "us-east-1"
 	localKeyID  = "local"
 )
+
+// DefaultGroupWise is where the GroupWise simulator listens: GroupWise
+// Messenger's own client port, on loopback.
+var DefaultGroupWise = net.JoinHostPort("127.0.0.1", strconv.Itoa(manifest.GroupWisePort))
 
 // Config describes the stack to run.
 type Config struct {
