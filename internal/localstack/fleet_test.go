@@ -24,22 +24,25 @@ import (
 // maximum, apart from the seeded pool the event tests use.
 const fleetPool = "fleet"
 
-var fleetPoolOnce sync.Once
-
+// fleetStack returns the shared stack with the fleet pool set up. The
+// users are checked on every call, not once: the seed test puts every demo
+// user back in the seeded pool (with its maximum of 5), and with -count=N
+// the fleet tests of a later round run after it.
 func fleetStack(t *testing.T) *Stack {
 	t.Helper()
 	s := startStack(t)
-	fleetPoolOnce.Do(func() {
-		ctx := context.Background()
-		if _, err := s.Store.PutPool(ctx, admission.PoolConfig{Name: fleetPool, GroupWise: s.Config.Pool.GroupWise}); err != nil {
+	ctx := t.Context()
+	if u, err := s.Store.GetUser(ctx, demo.UserID(3)); err == nil && u.Pool == fleetPool {
+		return s
+	}
+	if _, err := s.Store.PutPool(ctx, admission.PoolConfig{Name: fleetPool, GroupWise: s.Config.Pool.GroupWise}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 3; i <= s.Config.DemoUsers; i++ {
+		if err := s.Store.PutUser(ctx, admission.User{ID: demo.UserID(i), Pool: fleetPool, Permitted: true}); err != nil {
 			t.Fatal(err)
 		}
-		for i := 3; i <= s.Config.DemoUsers; i++ {
-			if err := s.Store.PutUser(ctx, admission.User{ID: demo.UserID(i), Pool: fleetPool, Permitted: true}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	})
+	}
 	return s
 }
 
