@@ -48,7 +48,12 @@ var dictionaryVocabulary = []string{
 // dictionarySamples are message bodies in their wire encoding, so that the
 // field skeletons (type byte, lengths, common values) match too.
 func dictionarySamples() []Message {
-	// calendar-free: generator input; only its wire shape matters.
+	// A constant of the wire protocol, not a clock reading. These samples
+	// are only encoded (dictionarySource), and their bytes are pinned in
+	// dictionary.bin, which ships in every device and edge: a timestamp
+	// taken from the clock would change the dictionary on every run. No
+	// sample reaches a replay window, a lease, a TTL or a certificate.
+	// calendar-free: pinned in dictionary.bin.
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	msgs := []Message{
 		&Login{DeviceID: "android-1f3e5a7c", UserID: "jsmith", ClientVersion: "collabgw-device/1.0.0", Timestamp: ts},

@@ -9,20 +9,23 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/clocktest"
 	"github.com/collabgw/collabgw/internal/metrics"
 	"github.com/collabgw/collabgw/internal/metrics/metricstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// The golden EMF files carry this timestamp; nothing that reads a real clock
-// (a TTL, a certificate) ever sees it. calendar-free: golden timestamps.
-var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+// t0 is the recorders' clock: the current time (CloudWatch takes an EMF
+// timestamp only within two weeks back and two hours ahead), fixed for the
+// test's run. The golden file holds it as 0 (TestGolden).
+var t0 = clocktest.Now()
 
 func newRecorder(t *testing.T, w *metricstest.SyncBuffer, opts ...metrics.Option) *metrics.Recorder {
 	t.Helper()
@@ -173,9 +176,15 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	metricstest.ValidateEMF(t, out.Bytes())
+	// Every document carries the clock's time; the golden file, 0.
+	stamp := []byte(`"Timestamp":` + strconv.FormatInt(t0.UnixMilli(), 10))
+	if n := bytes.Count(out.Bytes(), stamp); n != bytes.Count(out.Bytes(), []byte(`"Timestamp":`)) || n == 0 {
+		t.Fatalf("%d of the documents carry the clock's time %s:\n%s", n, stamp, out.Bytes())
+	}
+	got := bytes.ReplaceAll(out.Bytes(), stamp, []byte(`"Timestamp":0`))
 	golden := filepath.Join("testdata", "sweep.golden.jsonl")
 	if *update {
-		if err := os.WriteFile(golden, out.Bytes(), 0o600); err != nil {
+		if err := os.WriteFile(golden, got, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -183,8 +192,8 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(out.Bytes(), want) {
-		t.Errorf("flush wrote\n%s\nwant\n%s", out.Bytes(), want)
+	if !bytes.Equal(got, want) {
+		t.Errorf("flush wrote\n%s\nwant\n%s", got, want)
 	}
 }
 
