@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/collabgw/collabgw/internal/noisecipher"
 	"github.com/collabgw/collabgw/internal/status"
 )
 
@@ -22,7 +23,7 @@ var (
 	ErrFrameAuth          = errors.New("devproto: frame failed authentication (tampered, replayed or reordered)")
 	ErrHandshakeAuth      = errors.New("devproto: handshake message failed authentication")
 	ErrHandshakeRejected  = errors.New("devproto: gateway could not authenticate the hello (wrong gateway key?)")
-	ErrNonceExhausted     = errors.New("devproto: transport nonce exhausted; reconnect")
+	ErrNonceExhausted     = noisecipher.ErrNonceExhausted // 2^64−1 frames on one session: reconnect
 	ErrNotVerified        = errors.New("devproto: hello must pass Verify before it is accepted")
 	ErrHelloAnswered      = errors.New("devproto: hello already answered")
 	ErrInvalidKey         = errors.New("devproto: invalid key")

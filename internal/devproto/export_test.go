@@ -16,18 +16,14 @@ var CipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, no
 // SealRawForTest seals plain (a payload: flags, secret section, body) as a
 // DATA frame from t's role, bypassing every check of the encoder.
 func SealRawForTest(t *Transport, plain []byte) []byte {
-	dst := append(appendFrameHeader(nil, t.role.dataKind()), plain...)
-	dst = append(dst, make([]byte, TagLen)...)
-	if err := finishFrame(dst, 0, MaxFrameSize); err != nil {
+	frame := append(append(appendFrameHeader(nil, t.role.dataKind()), plain...), make([]byte, TagLen)...)
+	if err := finishFrame(frame, 0, MaxFrameSize); err != nil {
 		panic(err)
 	}
-	nonce, err := t.send.nextNonce()
-	if err != nil {
+	if _, err := t.send.Seal(frame[FrameHeaderLen:len(frame)-TagLen], frame[:FrameHeaderLen]); err != nil {
 		panic(err)
 	}
-	t.send.aead.Seal(dst[FrameHeaderLen:FrameHeaderLen], nonce, plain, dst[:FrameHeaderLen])
-	t.send.n++
-	return dst
+	return frame
 }
 
 // EncodePayloadForTest exposes the payload encoder.

@@ -1,13 +1,11 @@
 package devproto
 
 import (
-	"crypto/cipher"
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"math"
 	"slices"
 
-	"golang.org/x/crypto/chacha20poly1305"
+	"github.com/collabgw/collabgw/internal/noisecipher"
 )
 
 // Transport seals and opens DATA frames after a successful handshake. Each
@@ -21,43 +19,16 @@ import (
 type Transport struct {
 	role     Role
 	maxFrame int
-	send     cipherState
-	recv     cipherState
-}
-
-// cipherState is a Noise CipherState for transport messages, kept here
-// rather than flynn/noise's so that the nonce lives in the struct and a
-// frame costs no allocation.
-type cipherState struct {
-	aead  cipher.AEAD
-	n     uint64
-	nonce [chacha20poly1305.NonceSize]byte
-}
-
-func newCipherState(key [32]byte) (cipherState, error) {
-	aead, err := chacha20poly1305.New(key[:])
-	if err != nil {
-		return cipherState{}, fmt.Errorf("devproto: transport key: %w", err)
-	}
-	return cipherState{aead: aead}, nil
-}
-
-// nextNonce returns the nonce for counter n in Noise's ChaChaPoly layout:
-// 32 zero bits then n little-endian. MaxUint64 is reserved by Noise.
-func (c *cipherState) nextNonce() ([]byte, error) {
-	if c.n == math.MaxUint64 {
-		return nil, ErrNonceExhausted
-	}
-	binary.LittleEndian.PutUint64(c.nonce[4:], c.n)
-	return c.nonce[:], nil
+	send     noisecipher.State
+	recv     noisecipher.State
 }
 
 func newTransport(role Role, sendKey, recvKey [32]byte, maxFrame int) (*Transport, error) {
-	send, err := newCipherState(sendKey)
+	send, err := noisecipher.New(sendKey)
 	if err != nil {
 		return nil, err
 	}
-	recv, err := newCipherState(recvKey)
+	recv, err := noisecipher.New(recvKey)
 	if err != nil {
 		return nil, err
 	}
@@ -87,14 +58,9 @@ func (t *Transport) Seal(dst []byte, m Message) ([]byte, error) {
 	if err := finishFrame(dst[:len(dst)+TagLen], start, t.maxFrame); err != nil {
 		return dst[:start], err
 	}
-	nonce, err := t.send.nextNonce()
-	if err != nil {
+	if _, err := t.send.Seal(dst[start+FrameHeaderLen:], dst[start:start+FrameHeaderLen]); err != nil {
 		return dst[:start], err
 	}
-	hdr := dst[start : start+FrameHeaderLen]
-	plain := dst[start+FrameHeaderLen:]
-	t.send.aead.Seal(plain[:0], nonce, plain, hdr)
-	t.send.n++
 	return dst[:start+FrameHeaderLen+plainLen+TagLen], nil
 }
 
@@ -138,14 +104,12 @@ func (t *Transport) open(frame []byte) ([]byte, error) {
 	if len(body) < TagLen+1 {
 		return nil, fmt.Errorf("%w: %d-byte ciphertext", ErrTruncated, len(body))
 	}
-	nonce, err := t.recv.nextNonce()
-	if err != nil {
+	plain, err := t.recv.Open(body, frame[:FrameHeaderLen])
+	switch {
+	case errors.Is(err, noisecipher.ErrAuth):
+		return nil, ErrFrameAuth
+	case err != nil:
 		return nil, err
 	}
-	plain, err := t.recv.aead.Open(body[:0], nonce, body, frame[:FrameHeaderLen])
-	if err != nil {
-		return nil, ErrFrameAuth
-	}
-	t.recv.n++
 	return plain, nil
 }

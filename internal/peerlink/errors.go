@@ -3,6 +3,8 @@ package peerlink
 import (
 	"errors"
 	"fmt"
+
+	"github.com/collabgw/collabgw/internal/noisecipher"
 )
 
 // Errors of the wire format and the handshake. Each failure has its own
@@ -18,7 +20,7 @@ var (
 	ErrUnexpectedFrame    = errors.New("peerlink: unexpected frame kind")
 	ErrUnexpectedMessage  = errors.New("peerlink: message not allowed here")
 	ErrFrameAuth          = errors.New("peerlink: frame failed authentication (tampered, replayed or reordered)")
-	ErrNonceExhausted     = errors.New("peerlink: nonce exhausted; open a new link")
+	ErrNonceExhausted     = noisecipher.ErrNonceExhausted // 2^64−1 frames on one link: open a new one
 )
 
 // Errors of links.

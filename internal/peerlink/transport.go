@@ -1,13 +1,11 @@
 package peerlink
 
 import (
-	"crypto/cipher"
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"math"
 	"slices"
 
-	"golang.org/x/crypto/chacha20poly1305"
+	"github.com/collabgw/collabgw/internal/noisecipher"
 )
 
 // transport seals and opens DATA frames after the handshake, with no I/O.
@@ -22,41 +20,15 @@ import (
 type transport struct {
 	sendKind, recvKind byte
 	maxFrame           int
-	send, recv         cipherState
-}
-
-// cipherState is a Noise CipherState kept here rather than flynn/noise's,
-// so that the nonce lives in the struct and a frame costs no allocation.
-type cipherState struct {
-	aead  cipher.AEAD
-	n     uint64
-	nonce [chacha20poly1305.NonceSize]byte
-}
-
-func newCipherState(key [32]byte) (cipherState, error) {
-	aead, err := chacha20poly1305.New(key[:])
-	if err != nil {
-		return cipherState{}, fmt.Errorf("peerlink: transport key: %w", err)
-	}
-	return cipherState{aead: aead}, nil
-}
-
-// nextNonce returns the nonce for counter n in Noise's ChaChaPoly layout:
-// 32 zero bits, then n little-endian. MaxUint64 is reserved by Noise.
-func (c *cipherState) nextNonce() ([]byte, error) {
-	if c.n == math.MaxUint64 {
-		return nil, ErrNonceExhausted
-	}
-	binary.LittleEndian.PutUint64(c.nonce[4:], c.n)
-	return c.nonce[:], nil
+	send, recv         noisecipher.State
 }
 
 func newTransport(initiator bool, sendKey, recvKey [32]byte, maxFrame int) (*transport, error) {
-	send, err := newCipherState(sendKey)
+	send, err := noisecipher.New(sendKey)
 	if err != nil {
 		return nil, err
 	}
-	recv, err := newCipherState(recvKey)
+	recv, err := noisecipher.New(recvKey)
 	if err != nil {
 		return nil, err
 	}
@@ -91,14 +63,9 @@ func (t *transport) seal(dst []byte, start int) ([]byte, error) {
 	if err := finishFrame(dst[:len(dst)+TagLen], start, t.maxFrame); err != nil {
 		return dst[:start], err
 	}
-	nonce, err := t.send.nextNonce()
-	if err != nil {
+	if _, err := t.send.Seal(dst[start+FrameHeaderLen:], dst[start:start+FrameHeaderLen]); err != nil {
 		return dst[:start], err
 	}
-	hdr := dst[start : start+FrameHeaderLen]
-	plain := dst[start+FrameHeaderLen:]
-	t.send.aead.Seal(plain[:0], nonce, plain, hdr)
-	t.send.n++
 	return dst[:start+FrameHeaderLen+plainLen+TagLen], nil
 }
 
@@ -115,15 +82,13 @@ func (t *transport) open(frame []byte) (msgType, []byte, error) {
 	if len(body) < TagLen+1 {
 		return 0, nil, fmt.Errorf("%w: %d-byte ciphertext", ErrTruncated, len(body))
 	}
-	nonce, err := t.recv.nextNonce()
-	if err != nil {
+	plain, err := t.recv.Open(body, frame[:FrameHeaderLen])
+	switch {
+	case errors.Is(err, noisecipher.ErrAuth):
+		return 0, nil, ErrFrameAuth
+	case err != nil:
 		return 0, nil, err
 	}
-	plain, err := t.recv.aead.Open(body[:0], nonce, body, frame[:FrameHeaderLen])
-	if err != nil {
-		return 0, nil, ErrFrameAuth
-	}
-	t.recv.n++
 	typ := msgType(plain[0])
 	if !typ.sentBy(kind) {
 		return 0, nil, fmt.Errorf("%w: %v from the other side", ErrUnexpectedMessage, typ)
