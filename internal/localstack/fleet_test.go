@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,15 +71,7 @@ func startTestFleet(t *testing.T, s *Stack, cfg FleetConfig) *Fleet {
 // deviceClient is demo device i's client.
 func deviceClient(t *testing.T, s *Stack, i int) *devconn.Client {
 	t.Helper()
-	key, err := devproto.LoadPrivateKey(filepath.Join(s.DeviceKeyDir, demo.UserID(i)+devproto.PrivateKeySuffix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := devproto.LoadPublicKey(s.GatewayPubFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := devconn.NewClient(key, gw)
+	c, err := s.DeviceClient(i)
 	if err != nil {
 		t.Fatal(err)
 	}

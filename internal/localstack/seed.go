@@ -12,6 +12,7 @@ import (
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/demo"
+	"github.com/collabgw/collabgw/internal/devconn"
 	"github.com/collabgw/collabgw/internal/devproto"
 )
 
@@ -78,4 +79,23 @@ func ensureKeyPair(prefix string) (devproto.PublicKey, error) {
 		return devproto.PublicKey{}, err
 	}
 	return priv.Public()
+}
+
+// DeviceKey returns demo device i's private key, as the seed made it.
+func (s *Stack) DeviceKey(i int) (devproto.PrivateKey, error) {
+	return devproto.LoadPrivateKey(filepath.Join(s.DeviceKeyDir, demo.UserID(i)+devproto.PrivateKeySuffix))
+}
+
+// DeviceClient returns a client for demo device i: its key and the
+// gateway's public key, as the seed made them.
+func (s *Stack) DeviceClient(i int) (*devconn.Client, error) {
+	key, err := s.DeviceKey(i)
+	if err != nil {
+		return nil, err
+	}
+	gw, err := devproto.LoadPublicKey(s.GatewayPubFile)
+	if err != nil {
+		return nil, err
+	}
+	return devconn.NewClient(key, gw)
 }

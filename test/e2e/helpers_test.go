@@ -194,15 +194,7 @@ type device struct {
 
 func newDevice(t *testing.T, i int) *device {
 	t.Helper()
-	key, err := devproto.LoadPrivateKey(filepath.Join(stack.DeviceKeyDir, demo.UserID(i)+devproto.PrivateKeySuffix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := devproto.LoadPublicKey(stack.GatewayPubFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := devconn.NewClient(key, gw)
+	c, err := stack.DeviceClient(i)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -171,15 +170,7 @@ type device struct {
 
 func newDevice(t testing.TB, s *localstack.Stack, i int) *device {
 	t.Helper()
-	key, err := devproto.LoadPrivateKey(filepath.Join(s.DeviceKeyDir, demo.UserID(i)+devproto.PrivateKeySuffix))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := devproto.LoadPublicKey(s.GatewayPubFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := devconn.NewClient(key, gw)
+	c, err := s.DeviceClient(i)
 	if err != nil {
 		t.Fatal(err)
 	}

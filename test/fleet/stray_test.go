@@ -2,13 +2,11 @@ package fleet
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/collabgw/collabgw/internal/admission"
 	"github.com/collabgw/collabgw/internal/demo"
-	"github.com/collabgw/collabgw/internal/devproto"
 	"github.com/collabgw/collabgw/internal/localstack"
 	"github.com/collabgw/collabgw/internal/status"
 )
@@ -31,7 +29,7 @@ func TestStrayIsReleased(t *testing.T) {
 	f := startFleet(t, stack, localstack.FleetConfig{Edges: edges})
 	owner := f.Edge(0)
 
-	key, err := devproto.LoadPrivateKey(filepath.Join(stack.DeviceKeyDir, demo.UserID(strayUser)+devproto.PrivateKeySuffix))
+	key, err := stack.DeviceKey(strayUser)
 	if err != nil {
 		t.Fatal(err)
 	}
